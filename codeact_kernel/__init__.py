@@ -1,0 +1,17 @@
+"""CodeAct for Jupyter: natural-language cells run a self-debugging code-action loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext codeact_kernel`: registers `%%codeact` and `%codeact`.
+
+    The import is deferred so that loading the extension stays cheap.
+    """
+    from .magics import register_magics
+
+    register_magics(ipython)

@@ -1,0 +1,153 @@
+"""What the agent produces: observations, step records and the events frontends render.
+
+The agent yields these dataclasses and knows nothing of how they are shown; the
+kernel, the magic, the lab extension's comm and the terminal each render them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CodeActError
+from .providers.base import Usage
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The outcome of one code action, as the model will read it.
+
+    `text` is already cut to the configured size; `outputs` are the nbformat outputs
+    the user saw, kept for frontends that rebuild cells and for exports.
+    """
+
+    text: str
+    ok: bool
+    error_name: str | None = None
+    execution_count: int | None = None
+    images: tuple[str, ...] = ()
+    outputs: tuple[dict[str, Any], ...] = ()
+    timed_out: bool = False
+    interrupted: bool = False
+
+
+@dataclass
+class Step:
+    """One generate → parse → execute round of the loop."""
+
+    number: int
+    model_text: str = ""
+    code: str | None = None
+    observation: Observation | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+    skipped: bool = False
+
+
+@dataclass
+class Turn:
+    """One user request and the steps that answered it: the unit of conversation memory."""
+
+    request: str
+    steps: list[Step] = field(default_factory=list)
+    user_cells: tuple[str, ...] = ()
+    final: str | None = None
+    error: str | None = None
+
+
+# --- events -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestStarted:
+    request: str
+    model: str
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    step: int
+
+
+@dataclass(frozen=True)
+class ModelText:
+    """A delta of the model's streamed answer."""
+
+    step: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A line of status while the model is silent (retries, rate limits)."""
+
+    step: int
+    message: str
+
+
+@dataclass(frozen=True)
+class CodeAction:
+    """An action the model proposed, announced before it runs."""
+
+    step: int
+    code: str
+
+
+@dataclass(frozen=True)
+class ActionSkipped:
+    """The user declined an action in approval mode."""
+
+    step: int
+    code: str
+
+
+@dataclass(frozen=True)
+class ActionObserved:
+    """An action ran; its outputs already reached the user live."""
+
+    step: int
+    code: str
+    observation: Observation
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Tokens of the latest model call and of the request so far."""
+
+    step: int
+    call: Usage
+    request: Usage
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The model answered without code: the request is done."""
+
+    answer: str
+    steps: int
+    usage: Usage
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The request ended in an error the user must see."""
+
+    error: CodeActError
+    steps: int
+    usage: Usage
+    seconds: float
+
+
+Event = (
+    RequestStarted
+    | StepStarted
+    | ModelText
+    | Progress
+    | CodeAction
+    | ActionSkipped
+    | ActionObserved
+    | UsageReport
+    | Finished
+    | Failed
+)

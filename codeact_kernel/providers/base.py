@@ -1,0 +1,115 @@
+"""The one interface every model provider implements.
+
+A provider turns a list of chat messages into a stream of text deltas and, at the
+end, one `Usage` record. It owns nothing but its HTTP dialect: the `httpx.AsyncClient`
+is injected, so tests hand it an `httpx.MockTransport` or point it at a loopback server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import httpx
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message. Images ride along as PNG/JPEG base64 for vision models."""
+
+    role: Role
+    content: str
+    images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the model's answer, in arrival order."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one model call; `estimated` when the server reported none."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    estimated: bool = False
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.estimated or other.estimated,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Progress worth showing the user while nothing streams ("rate-limited, retrying in 2 s")."""
+
+    message: str
+
+
+StreamItem = TextDelta | Usage | Notice
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """What a provider needs to reach its endpoint.
+
+    `api_key` is deliberately left out of `repr` so that it cannot leak into logs
+    or tracebacks that print the config.
+    """
+
+    model: str
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_key_source: str | None = None
+    connect_timeout: float = 10.0
+    idle_timeout: float = 120.0
+    total_timeout: float | None = None
+    max_retries: int = 2
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A configured model: `provider:model` plus how to reach it."""
+
+    @property
+    def name(self) -> str:
+        """The full `provider:model` name, for display and provenance."""
+        ...
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL it talks to (never contains the key)."""
+        ...
+
+    def stream(
+        self, messages: Sequence[Message], *, stop: Sequence[str] = ()
+    ) -> AsyncIterator[StreamItem]:
+        """Yield `TextDelta`s as they arrive (and `Notice`s), then exactly one `Usage`.
+
+        Raises a `ProviderError` subclass on failure; text already yielded stays valid.
+        """
+        ...
+
+
+class ProviderFactory(Protocol):
+    """How a provider is registered: called with its config and the shared client."""
+
+    def __call__(self, config: ProviderConfig, client: httpx.AsyncClient) -> Model: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count for servers that report none: about four characters a token."""
+    return max(1, (len(text) + 3) // 4) if text else 0
