@@ -54,6 +54,10 @@ class Turn:
     final: str | None = None
     error: str | None = None
 
+    @property
+    def usage(self) -> Usage:
+        return sum((step.usage for step in self.steps), Usage())
+
 
 # --- events -----------------------------------------------------------------------
 

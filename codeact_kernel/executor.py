@@ -1,0 +1,261 @@
+"""Run a code action through the user's IPython shell and observe what it did.
+
+The action runs exactly as if the user had typed it (`run_cell_async`, so magics,
+`!shell`, display hooks, history and tracebacks behave as usual) and its outputs
+reach the frontend live. While it runs, the shell's output paths are teed into a
+`Capture`, from which the model's `Observation` and the nbformat outputs are built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
+
+from .events import Observation
+from .interrupts import SigintRouter, StepTimer
+
+EMPTY_OUTPUT = "[executed successfully with no output]"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+
+
+class Executor(Protocol):
+    """Runs one code action and reports what the model should see."""
+
+    async def run(self, code: str) -> Observation: ...
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def cut_middle(text: str, limit: int) -> str:
+    """Keep the head and tail of `text` within `limit` characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    half = max(limit // 2, 1)
+    omitted = len(text) - 2 * half
+    return f"{text[:half]}\n[... {omitted} characters truncated ...]\n{text[-half:]}"
+
+
+@dataclass
+class Capture:
+    """Everything one action sent to the frontend, as nbformat outputs, in order."""
+
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+    def stream(self, name: str, text: str) -> None:
+        if not text:
+            return
+        last = self.outputs[-1] if self.outputs else None
+        if last is not None and last["output_type"] == "stream" and last["name"] == name:
+            last["text"] += text
+        else:
+            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+
+    def display(self, data: dict[str, Any], metadata: dict[str, Any] | None) -> None:
+        self.outputs.append(
+            {"output_type": "display_data", "data": dict(data), "metadata": dict(metadata or {})}
+        )
+
+    def result(self, data: dict[str, Any], metadata: dict[str, Any] | None, count: int) -> None:
+        self.outputs.append(
+            {
+                "output_type": "execute_result",
+                "data": dict(data),
+                "metadata": dict(metadata or {}),
+                "execution_count": count,
+            }
+        )
+
+    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        self.outputs.append(
+            {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": traceback}
+        )
+
+    def clear(self) -> None:
+        self.outputs.clear()
+
+    def text_for_model(self) -> tuple[str, tuple[str, ...]]:
+        """The outputs as the model reads them, and any PNG images (base64) seen."""
+        parts: list[str] = []
+        images: list[str] = []
+        for output in self.outputs:
+            kind = output["output_type"]
+            if kind == "stream":
+                parts.append(strip_ansi(output["text"]))
+            elif kind == "error":
+                parts.append(strip_ansi("\n".join(output["traceback"])) + "\n")
+            else:
+                data = output["data"]
+                image = next((t for t in _IMAGE_TYPES if t in data), None)
+                if image is not None:
+                    parts.append(f"[{image} image shown to the user]\n")
+                    if image == "image/png" and isinstance(data[image], str):
+                        images.append(data[image])
+                elif "text/plain" in data:
+                    prefix = (
+                        f"Out[{output['execution_count']}]: " if kind == "execute_result" else ""
+                    )
+                    parts.append(prefix + strip_ansi(str(data["text/plain"])) + "\n")
+        return "".join(parts), tuple(images)
+
+
+class _Tee:
+    """A stand-in for sys.stdout/sys.stderr that records writes and passes them on."""
+
+    def __init__(self, stream: TextIO, record: Callable[[str], None]) -> None:
+        self._stream = stream
+        self._record = record
+
+    def write(self, text: str) -> int:
+        self._record(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
+    """Record what the shell shows while the block runs, without changing what it shows."""
+    capture = Capture()
+    display_pub: Any = shell.display_pub
+    displayhook: Any = shell.displayhook
+    original_publish = display_pub.publish
+    original_clear = display_pub.clear_output
+    original_format = displayhook.write_format_data
+    original_traceback = shell._showtraceback
+
+    def publish(
+        data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any, **kw: Any
+    ) -> Any:
+        if not kw.get("update"):
+            capture.display(data, metadata)
+        return original_publish(data, metadata, *args, **kw)
+
+    def clear_output(wait: bool = False) -> Any:
+        capture.clear()
+        return original_clear(wait)
+
+    def write_format_data(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
+        capture.result(format_dict, md_dict, shell.execution_count)
+        return original_format(format_dict, md_dict)
+
+    def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> Any:
+        capture.error(etype.__name__, str(evalue), list(stb))
+        return original_traceback(etype, evalue, stb)
+
+    stdout, stderr = sys.stdout, sys.stderr
+    display_pub.publish = publish
+    display_pub.clear_output = clear_output
+    displayhook.write_format_data = write_format_data
+    shell._showtraceback = showtraceback  # type: ignore[method-assign]
+    sys.stdout = _Tee(stdout, lambda text: capture.stream("stdout", text))
+    sys.stderr = _Tee(stderr, lambda text: capture.stream("stderr", text))
+    try:
+        yield capture
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+        del display_pub.publish, display_pub.clear_output, displayhook.write_format_data
+        del shell._showtraceback
+
+
+class ShellExecutor:
+    """Runs actions in the kernel's shell on the kernel's event loop.
+
+    `router` is the request's SIGINT router; with it, a step timeout that fires while
+    an async action awaits cancels only that action.
+    """
+
+    def __init__(
+        self,
+        shell: InteractiveShell,
+        *,
+        observation_chars: int = 4000,
+        step_timeout: float = 0.0,
+        router: SigintRouter | None = None,
+    ) -> None:
+        self.shell = shell
+        self.observation_chars = observation_chars
+        self.step_timeout = step_timeout
+        self.router = router
+
+    async def run(self, code: str) -> Observation:
+        shell = self.shell
+        count = shell.execution_count
+        result: ExecutionResult | None = None
+        with tee_outputs(shell) as capture, StepTimer(self.step_timeout) as timer:
+            task = asyncio.ensure_future(self._run_cell(code))
+            try:
+                if self.router is not None:
+                    with self.router.timeout_cancels(task):
+                        result = await task
+                else:
+                    result = await task
+            except asyncio.CancelledError:
+                if not timer.fired:
+                    raise
+            finally:
+                # IPython's run_cell fires these; run_cell_async leaves them to the
+                # caller. Inline plots are flushed on post_execute.
+                shell.events.trigger("post_execute")
+        if result is not None:
+            shell.events.trigger("post_run_cell", result)
+        return self._observe(capture, result, count, timer.fired)
+
+    async def _run_cell(self, code: str) -> ExecutionResult:
+        preprocessing_error = None
+        try:
+            transformed = self.shell.transform_cell(code)
+        except Exception:
+            transformed, preprocessing_error = code, sys.exc_info()
+        try:
+            return await self.shell.run_cell_async(
+                code,
+                store_history=True,
+                transformed_cell=transformed,
+                preprocessing_exc_tuple=preprocessing_error,
+            )
+        except KeyboardInterrupt:
+            # A SIGINT between IPython's own statements, outside `run_code`: treat it
+            # like one inside, so the action ends as interrupted instead of escaping.
+            result = ExecutionResult(None)
+            result.error_in_exec = KeyboardInterrupt()
+            return result
+
+    def _observe(
+        self, capture: Capture, result: ExecutionResult | None, count: int, timed_out: bool
+    ) -> Observation:
+        text, images = capture.text_for_model()
+        error = None
+        if result is not None:
+            error = result.error_before_exec or result.error_in_exec
+        # An async action swallows the cancellation of an interrupt into its
+        # traceback; it still means the user asked to stop.
+        interrupted = not timed_out and isinstance(
+            error, (KeyboardInterrupt, asyncio.CancelledError)
+        )
+        if timed_out:
+            text += (
+                f"\n[The action ran longer than step_timeout = {self.step_timeout:g} s "
+                "and was interrupted.]"
+            )
+        text = cut_middle(text.strip("\n"), self.observation_chars) or EMPTY_OUTPUT
+        return Observation(
+            text=text,
+            ok=error is None and not timed_out,
+            error_name="TimeoutError" if timed_out else (type(error).__name__ if error else None),
+            execution_count=count,
+            images=images,
+            outputs=tuple(capture.outputs),
+            timed_out=timed_out,
+            interrupted=interrupted,
+        )

@@ -1,0 +1,55 @@
+"""`python -m codeact_kernel install`: install the `codeact` kernelspec, like ipykernel's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from jupyter_client.kernelspec import KernelSpecManager
+
+KERNEL_NAME = "codeact"
+DISPLAY_NAME = "CodeAct (Python 3)"
+
+
+def kernel_json(python: str = sys.executable) -> dict[str, object]:
+    return {
+        "argv": [python, "-m", "codeact_kernel", "-f", "{connection_file}"],
+        "display_name": DISPLAY_NAME,
+        "language": "python",
+        "interrupt_mode": "signal",
+        "metadata": {"debugger": True},
+    }
+
+
+def install(
+    *, user: bool = False, prefix: str | None = None, name: str = KERNEL_NAME
+) -> str:
+    """Install the kernelspec and return the directory it went to."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "kernel.json").write_text(json.dumps(kernel_json(), indent=2))
+        return str(
+            KernelSpecManager().install_kernel_spec(
+                tmp, kernel_name=name, user=user, prefix=prefix
+            )
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m codeact_kernel install",
+        description=f"Install the {DISPLAY_NAME} kernelspec ({KERNEL_NAME!r}).",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="install for the current user")
+    where.add_argument(
+        "--sys-prefix", action="store_true", help=f"install into {sys.prefix} (venv/conda)"
+    )
+    where.add_argument("--prefix", help="install into this prefix")
+    parser.add_argument("--name", default=KERNEL_NAME, help="kernelspec name")
+    args = parser.parse_args(argv)
+    prefix = sys.prefix if args.sys_prefix else args.prefix
+    path = install(user=args.user, prefix=prefix, name=args.name)
+    print(f"Installed kernelspec {args.name} in {path}")

@@ -1,0 +1,186 @@
+"""The `codeact` kernel: IPython for code cells, the CodeAct agent for natural language.
+
+The kernel only routes. Code goes to ipykernel unchanged; a natural-language cell
+(routing.py) becomes a request to the agent, whose actions run in this same shell.
+The reply keeps ipykernel's shape, so Run All, nbclient and papermill behave as usual:
+done is `ok`; budgets, provider and configuration errors and interrupts are `error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ipykernel.ipkernel import IPythonKernel
+
+from . import __version__
+from .errors import CodeActError
+from .executor import ShellExecutor
+from .frontend import Frontend
+from .interrupts import SigintRouter
+from .magics import register_magics
+from .options import USAGE, parse_cell_options
+from .render_inline import InlineFrontend
+from .routing import route_cell
+from .session import Session
+from .settings import CodeAct, Settings
+
+INTERRUPTED = "The request was interrupted; what happened so far is kept in the conversation."
+
+
+class CodeActKernel(IPythonKernel):
+    implementation = "codeact_kernel"
+    implementation_version = __version__
+    banner = (
+        "CodeAct (Python 3): IPython, plus natural-language cells that an LLM answers "
+        "by running code in this namespace."
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        assert self.shell is not None
+        self.codeact = Session(self.shell, CodeAct(parent=self))
+        # Bare words belong to the model, not to magics (DESIGN.md §4).
+        self.shell.automagic = self.codeact.settings().automagic
+        register_magics(self.shell, self.codeact)
+        self.lab: Any = _lab_bridge(self)
+
+    async def do_execute(  # type: ignore[override]
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict[str, Any] | None = None,
+        allow_stdin: bool = False,
+        *,
+        cell_meta: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+    ) -> dict[str, Any]:
+        assert self.shell is not None
+        route = route_cell(code, automagic=bool(self.shell.automagic))
+        if route.kind == "code":
+            reply: dict[str, Any] = await super().do_execute(
+                code,
+                silent,
+                store_history,
+                user_expressions,
+                allow_stdin,
+                cell_meta=cell_meta,
+                cell_id=cell_id,
+            )
+            if not silent:
+                self.codeact.record_user_cell(code)
+            return reply
+        return await self._answer(
+            route.text, route.options, code, silent, store_history, allow_stdin, cell_id
+        )
+
+    async def _answer(
+        self,
+        request: str,
+        options_line: str,
+        raw: str,
+        silent: bool,
+        store_history: bool,
+        allow_stdin: bool,
+        cell_id: str | None,
+    ) -> dict[str, Any]:
+        """Run a natural-language cell through the agent and build the execute reply."""
+        shell = self.shell
+        assert shell is not None
+        count = shell.execution_count
+        if store_history and not silent:
+            # The prompt takes this cell's execution count; its actions get the next ones.
+            shell.history_manager.store_inputs(count, raw, raw)  # type: ignore[union-attr]
+            shell.execution_count += 1
+        try:
+            options = parse_cell_options(options_line)
+            settings = self.codeact.settings(**options.overrides)
+            if not request.strip():
+                raise _empty_request()
+        except CodeActError as error:
+            return self._error_reply(error, count)
+
+        loop = asyncio.get_running_loop()
+        self._forward_input(allow_stdin)
+        try:
+            with SigintRouter(loop) as router:
+                frontend = self._frontend(settings, router, allow_stdin, cell_id)
+                executor = ShellExecutor(
+                    shell,
+                    observation_chars=settings.observation_chars,
+                    step_timeout=settings.step_timeout,
+                    router=router,
+                )
+                task = asyncio.ensure_future(
+                    self.codeact.run(
+                        request,
+                        settings=settings,
+                        frontend=frontend,
+                        executor=executor,
+                        remember=options.history,
+                    )
+                )
+                router.task = task
+                outcome = await task
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            return self._interrupt_reply(count)
+        finally:
+            self._restore_input()
+        if outcome.error is not None:
+            return self._error_reply(outcome.error, count)
+        return {
+            "status": "ok",
+            "execution_count": count,
+            "payload": [],
+            "user_expressions": {},
+        }
+
+    def _frontend(
+        self, settings: Settings, router: SigintRouter, allow_stdin: bool, cell_id: str | None
+    ) -> Frontend:
+        if self.lab is not None and self.lab.connected:
+            frontend: Frontend = self.lab.frontend(
+                cell_id=cell_id, parent=self.get_parent("shell"), model=settings.model
+            )
+            return frontend
+
+        def ask(prompt: str) -> str:
+            with router.blocking():
+                return str(self.raw_input(prompt))
+
+        return InlineFrontend(settings.model, ask=ask if allow_stdin else None)
+
+    def _error_reply(self, error: BaseException, count: int) -> dict[str, Any]:
+        ename, evalue = type(error).__name__, str(error)
+        self._show_error(type(error), error, [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
+        return {
+            "status": "error",
+            "execution_count": count,
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": [f"{ename}: {evalue}"],
+            "payload": [],
+            "user_expressions": {},
+        }
+
+    def _interrupt_reply(self, count: int) -> dict[str, Any]:
+        return self._error_reply(KeyboardInterrupt(INTERRUPTED), count)
+
+    def _show_error(self, etype: type, evalue: BaseException, stb: list[str]) -> None:
+        assert self.shell is not None
+        self.shell._showtraceback(etype, evalue, stb)
+
+
+def _empty_request() -> CodeActError:
+    return CodeActError(f"The %%codeact cell has no request below its first line.\n{USAGE}")
+
+
+def _lab_bridge(kernel: CodeActKernel) -> Any:
+    """The JupyterLab extension's comm bridge, when that part is installed."""
+    try:
+        from .labcomm import LabBridge
+    except ImportError:
+        return None
+    return LabBridge(kernel)
+

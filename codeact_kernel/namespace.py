@@ -1,0 +1,529 @@
+"""What the model is told about the user's variables, and which values are secret.
+
+`summarize_namespace` writes one Python-stub-like line per name, a form models read
+fluently::
+
+    import numpy as np
+    def load(path: str, n=10) -> DataFrame  # Load the sales data.
+    df: DataFrame  # shape (1000, 3); columns: date datetime64[ns], revenue float64, region object
+    n: int = 42
+    OPENAI_API_KEY: str  # value hidden
+
+It runs before every model call, on objects it knows nothing about, so it never calls
+code the user's objects control: no `repr`, `len`, `str` or attribute access except on
+exact builtin types, on the few library types it knows (pandas, numpy, already
+imported by the user: it never imports them), and through the class, not the instance
+(a lazy proxy's `__class__` or `__getattr__` could load data). Any failure is contained
+to the line describing that name.
+
+Secrets: values are shown only for short scalars (and short lists/dicts of them), and
+never when the name looks like a secret (`api_key`, `dbPassword`, `GITHUB_TOKEN` …) or the
+value looks like a key (`sk-…`, a JWT, a URL with a password, a long random token).
+`secret_values` collects the values to redact from everything sent to the model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import re
+import sys
+import types
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "looks_like_key",
+    "looks_secret_name",
+    "secret_values",
+    "summarize_namespace",
+]
+
+# IPython's own names (history, output cache, helpers); `hidden` adds the rest.
+_IPYTHON_NAMES = frozenset(
+    {"In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "_oh", "_ih", "_dh", "_sh"}
+    | {"exit", "quit", "get_ipython", "_exit_code"}
+)
+_IPYTHON_NUMBERED = re.compile(r"_i?\d+")
+
+_SECRET_WORDS = frozenset(
+    {
+        "key",
+        "keys",
+        "token",
+        "tokens",
+        "secret",
+        "secrets",
+        "password",
+        "passwords",
+        "passwd",
+        "pwd",
+        "pw",
+        "pass",
+        "passphrase",
+        "passcode",
+        "credential",
+        "credentials",
+        "cred",
+        "creds",
+        "auth",
+        "authorization",
+        "apikey",
+        "private",
+        "privkey",
+        "bearer",
+        "jwt",
+        "cookie",
+        "cookies",
+        "dsn",
+        "otp",
+    }
+)
+# Words glued together without a separator (`accesstoken`, `clientsecret`).
+_SECRET_SUFFIXES = ("token", "tokens", "secret", "password", "passwd", "apikey", "privkey")
+_NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+# Keys with a recognisable shape. Anchored on a non-alphanumeric boundary so that
+# ordinary words ("disk-usage-…") do not match.
+_KEY_PATTERN = re.compile(
+    r"""(?<![A-Za-z0-9])(?:
+        (?:sk|pk|rk)[-_][A-Za-z0-9_\-]{16,}          # OpenAI, Anthropic, Stripe
+      | gh[pousr]_[A-Za-z0-9]{20,}                   # GitHub
+      | github_pat_[A-Za-z0-9_]{20,}
+      | glpat-[A-Za-z0-9_\-]{20,}                    # GitLab
+      | xox[abposr]-[A-Za-z0-9\-]{10,}               # Slack
+      | AKIA[0-9A-Z]{16}                             # AWS access key id
+      | AIza[0-9A-Za-z_\-]{30,}                      # Google
+      | hf_[A-Za-z0-9]{20,}                          # Hugging Face
+      | eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}   # JWT
+      | -----BEGIN[A-Z ]*PRIVATE\ KEY-----
+    )""",
+    re.VERBOSE,
+)
+# scheme://user:password@host — the password is group 1.
+URL_PASSWORD = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:([^\s/@]+)@")
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_\-.]+")
+_FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
+
+# A secret shorter than this is not redacted verbatim everywhere: replacing every
+# "abc" in the conversation would mangle it, and such a value is no real secret.
+MIN_SECRET_LENGTH = 5
+
+_MAX_VALUE_CHARS = 80
+_MAX_LINE_CHARS = 400
+_MAX_COLUMNS = 30
+_MAX_KEYS = 8
+_MAX_ITEMS_SHOWN = 10
+
+_SCALARS: tuple[type, ...] = (bool, int, float, complex, type(None))
+
+
+def looks_secret_name(name: str) -> bool:
+    """Whether a variable name looks like it holds a secret, judged on its word parts."""
+    for part in _NAME_PARTS.findall(name):
+        word = part.lower()
+        if word in _SECRET_WORDS or word.endswith(_SECRET_SUFFIXES):
+            return True
+    return False
+
+
+def looks_like_key(value: str) -> bool:
+    """Whether a string looks like a credential: a known key shape, a URL with a
+    password, or a long random-looking token."""
+    if _KEY_PATTERN.search(value) or URL_PASSWORD.search(value):
+        return True
+    return _looks_random(value)
+
+
+def _looks_random(value: str) -> bool:
+    if len(value) < 20 or not _TOKEN_CHARS.fullmatch(value) or _FILE_SUFFIX.search(value):
+        return False
+    if not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+        return False
+    counts: dict[str, int] = {}
+    for char in value:
+        counts[char] = counts.get(char, 0) + 1
+    entropy = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    # Random base62 of 20+ characters scores above 4 bits a character; identifiers and
+    # words with a year in them ("sales_by_region_2023") score below.
+    return entropy >= 3.9
+
+
+def secret_values(
+    user_ns: Mapping[str, object],
+    hidden: Collection[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> frozenset[str]:
+    """String values to redact verbatim from everything sent to the model.
+
+    Values of secret-looking names in the namespace (and one level down in dicts:
+    `config["api_key"]`), key-looking strings, and secret-looking environment
+    variables (the kernel's own API key lives there). Shorter than
+    `MIN_SECRET_LENGTH` is left out.
+    """
+    found: set[str] = set()
+    for name, value in _visible(user_ns, hidden):
+        if type(value) is str:
+            if looks_secret_name(name) or looks_like_key(value):
+                found.add(value)
+        elif type(value) is dict:
+            for key, item in list(value.items())[:200]:
+                if type(key) is str and type(item) is str and looks_secret_name(key):
+                    found.add(item)
+    for name, value in (os.environ if environ is None else environ).items():
+        if looks_secret_name(name) or looks_like_key(value):
+            found.add(value)
+    return frozenset(value for value in found if len(value.strip()) >= MIN_SECRET_LENGTH)
+
+
+def summarize_namespace(
+    user_ns: Mapping[str, object],
+    hidden: Collection[str] = (),
+    max_items: int = 60,
+    max_chars: int = 3000,
+) -> str:
+    """A compact, safe description of the user's variables, one line each.
+
+    Modules come first (as `import` lines), then everything else in the order it was
+    defined. Past `max_items` names, the most recently defined are described and the
+    rest only named; past `max_chars`, lines stop and the remaining names are counted.
+    `hidden` is IPython's `user_ns_hidden`: when it is a mapping, a hidden name the
+    user has since reassigned is shown again (as IPython's `%who` does).
+    """
+    names = list(_visible(user_ns, hidden))
+    described, skipped = names[-max_items:] if max_items > 0 else [], names[: -max_items or None]
+    if max_items <= 0:
+        skipped = names
+    entries = [_Entry.of(name, value) for name, value in described]
+    entries.sort(key=lambda entry: not entry.is_import)
+    lines: list[str] = []
+    used = 0
+    omitted = [name for name, _ in skipped]
+    for index, entry in enumerate(entries):
+        line = _clip(entry.line, _MAX_LINE_CHARS)
+        if used + len(line) + 1 > max_chars:
+            omitted += [e.name for e in entries[index:]]
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if omitted:
+        lines.append(_clip(f"# … {len(omitted)} more: " + ", ".join(omitted), _MAX_LINE_CHARS))
+    return "\n".join(lines)
+
+
+def _visible(user_ns: Mapping[str, object], hidden: Collection[str]) -> Iterable[tuple[str, Any]]:
+    hidden_values = hidden if isinstance(hidden, Mapping) else None
+    for name in list(user_ns):
+        if not isinstance(name, str) or _is_ipython_name(name):
+            continue
+        try:
+            value = user_ns[name]
+        except Exception:
+            continue
+        if name in hidden:
+            if hidden_values is None or hidden_values.get(name) is value:
+                continue
+        if name == "open" and _is_builtin_open(value):
+            continue
+        yield name, value
+
+
+def _is_ipython_name(name: str) -> bool:
+    return (
+        name in _IPYTHON_NAMES
+        or (name.startswith("__") and name.endswith("__"))
+        or _IPYTHON_NUMBERED.fullmatch(name) is not None
+    )
+
+
+def _is_builtin_open(value: object) -> bool:
+    # IPython 9 puts its own `open` wrapper in the namespace.
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+        module = value.__module__ or ""
+        return module.startswith(("IPython", "io", "_io"))
+    return False
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    line: str
+    is_import: bool = False
+
+    @classmethod
+    def of(cls, name: str, value: object) -> _Entry:
+        try:
+            return _describe(name, value)
+        except Exception:
+            return cls(name, f"{name}: {_type_label(type(value))}")
+
+
+def _describe(name: str, value: object) -> _Entry:
+    kind = type(value)
+    secret = looks_secret_name(name)
+    if issubclass(kind, types.ModuleType):
+        module = _module_name(value) or name
+        line = f"import {module}" if module == name else f"import {module} as {name}"
+        return _Entry(name, line, is_import=True)
+    if kind is str:
+        return _Entry(name, _describe_str(name, value, secret))  # type: ignore[arg-type]
+    if kind in _SCALARS:
+        if secret:
+            return _Entry(name, f"{name}: {kind.__name__}  # value hidden")
+        return _Entry(name, f"{name}: {kind.__name__} = {_scalar_repr(value)}")
+    if kind in (list, tuple, set, frozenset, dict):
+        return _Entry(name, _describe_container(name, value, secret))
+    if kind in (types.FunctionType, types.BuiltinFunctionType, types.MethodType):
+        return _Entry(name, _describe_function(name, value))
+    if isinstance(value, type):
+        return _Entry(name, _describe_class(name, value))
+    detail = _describe_library_object(value)
+    if detail is not None:
+        return _Entry(name, f"{name}: {detail}")
+    label = _type_label(kind)
+    if issubclass(kind, (int, float)) and not secret and kind.__module__ == "numpy":
+        base = int if issubclass(kind, int) else float
+        return _Entry(name, f"{name}: {label} = {base.__repr__(value)}")  # type: ignore[arg-type]
+    return _Entry(name, f"{name}: {label}")
+
+
+def _describe_str(name: str, value: str, secret: bool) -> str:
+    if secret or looks_like_key(value[:200]):
+        return f"{name}: str  # value hidden"
+    if len(value) > _MAX_VALUE_CHARS:
+        return f"{name}: str  # len {len(value)}"
+    return f"{name}: str = {value!r}"
+
+
+def _scalar_repr(value: object) -> str:
+    if type(value) is int and value.bit_length() > 64:  # type: ignore[attr-defined]
+        # Huge ints are slow to print and say nothing at a glance.
+        return f"<int of {value.bit_length()} bits>"  # type: ignore[attr-defined]
+    return repr(value)
+
+
+def _describe_container(name: str, value: Any, secret: bool) -> str:
+    kind = type(value)
+    size = len(value)
+    if kind is dict:
+        keys = list(_islice(value, _MAX_KEYS + 1))
+        shown = [_short_repr(key) for key in keys[:_MAX_KEYS]]
+        key_list = ", ".join(k for k in shown if k is not None)
+        if len(keys) > _MAX_KEYS:
+            key_list += ", …"
+        literal = None if secret else _literal(value)
+        if literal is not None:
+            return f"{name}: dict = {literal}"
+        return f"{name}: dict  # len {size}" + (f", keys {key_list}" if key_list else "")
+    literal = None if secret else _literal(value)
+    if literal is not None:
+        return f"{name}: {kind.__name__} = {literal}"
+    items = list(_islice(value, 5))
+    item_types = {type(item) for item in items}
+    of = f", items {_type_label(item_types.pop())}" if len(item_types) == 1 else ""
+    return f"{name}: {kind.__name__}  # len {size}{of}"
+
+
+def _islice(value: Iterable[Any], count: int) -> Iterable[Any]:
+    # Exact builtin containers only reach here, so iterating them runs no user code.
+    for index, item in enumerate(value):
+        if index >= count:
+            return
+        yield item
+
+
+def _literal(value: Any) -> str | None:
+    """A short literal of a small builtin container of non-secret scalars, else None."""
+    if len(value) > _MAX_ITEMS_SHOWN:
+        return None
+    parts: list[str] = []
+    pairs = value.items() if type(value) is dict else ((None, item) for item in value)
+    for key, item in pairs:
+        if key is not None and (type(key) is not str or looks_secret_name(key)):
+            return None
+        item_repr = _short_repr(item)
+        if item_repr is None or (type(item) is str and looks_like_key(item)):
+            return None
+        parts.append(item_repr if key is None else f"{key!r}: {item_repr}")
+    if type(value) is dict:
+        text = "{" + ", ".join(parts) + "}"
+    elif type(value) is list:
+        text = "[" + ", ".join(parts) + "]"
+    elif type(value) is tuple:
+        text = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    elif not parts:
+        text = f"{type(value).__name__}()"
+    else:
+        text = "{" + ", ".join(parts) + "}"
+    return text if len(text) <= _MAX_VALUE_CHARS else None
+
+
+def _short_repr(value: object) -> str | None:
+    """repr of a short builtin scalar, else None (anything else could run user code)."""
+    kind = type(value)
+    if kind is str:
+        return repr(value) if len(value) <= _MAX_VALUE_CHARS else None  # type: ignore[arg-type]
+    if kind in _SCALARS:
+        return _scalar_repr(value)
+    return None
+
+
+def _describe_function(name: str, value: Any) -> str:
+    func = value.__func__ if type(value) is types.MethodType else value
+    prefix = "async def" if inspect.iscoroutinefunction(func) else "def"
+    line = f"{prefix} {name}{_signature(value)}"
+    doc = _first_doc_line(func.__doc__ if type(func) is types.FunctionType else value.__doc__)
+    if getattr(func, "__name__", name) != name:
+        line += f"  # {func.__name__}" + (f": {doc}" if doc else "")
+    elif doc:
+        line += f"  # {doc}"
+    return line
+
+
+def _signature(value: Any) -> str:
+    """The signature with safe renderings of defaults and annotations.
+
+    `str(inspect.signature(f))` would call `repr` on every default value, which can be
+    any object.
+    """
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):
+        return "(...)"
+    params: list[str] = []
+    star_done = False
+    previous = None
+    for param in signature.parameters.values():
+        kind = param.kind
+        if previous is inspect.Parameter.POSITIONAL_ONLY and kind != previous:
+            params.append("/")
+        if kind is inspect.Parameter.KEYWORD_ONLY and not star_done:
+            params.append("*")
+            star_done = True
+        text = param.name
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            text, star_done = "*" + text, True
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            text = "**" + text
+        annotation = _annotation(param.annotation)
+        if annotation:
+            text += f": {annotation}"
+        if param.default is not inspect.Parameter.empty:
+            default = _short_repr(param.default)
+            if default is None:
+                default = "…" if param.default is ... else f"<{_type_label(type(param.default))}>"
+            text += f" = {default}" if annotation else f"={default}"
+        params.append(text)
+        previous = kind
+    if previous is inspect.Parameter.POSITIONAL_ONLY:
+        params.append("/")
+    result = "(" + ", ".join(params) + ")"
+    returns = _annotation(signature.return_annotation)
+    return f"{result} -> {returns}" if returns else result
+
+
+def _annotation(annotation: object) -> str:
+    if annotation is inspect.Parameter.empty:
+        return ""
+    if type(annotation) is str:
+        return annotation
+    if isinstance(annotation, type) and not isinstance(annotation, types.GenericAlias):
+        return annotation.__qualname__
+    # typing constructs (list[int], Optional[x], X | Y) print themselves safely.
+    if type(annotation).__module__ in ("typing", "types"):
+        return repr(annotation).replace("typing.", "")
+    return ""
+
+
+def _describe_class(name: str, cls: type) -> str:
+    namespace = type.__dict__["__dict__"].__get__(cls)
+    bases = [base for base in type.__dict__["__bases__"].__get__(cls) if base is not object]
+    base_list = ", ".join(_type_label(base) for base in bases)
+    line = f"class {name}" + (f"({base_list})" if base_list else "")
+    qualname = type.__dict__["__qualname__"].__get__(cls)
+    doc = _first_doc_line(namespace.get("__doc__"))
+    if qualname != name:
+        line += f"  # {_type_label(cls)}" + (f": {doc}" if doc else "")
+    elif doc:
+        line += f"  # {doc}"
+    return line
+
+
+def _first_doc_line(doc: object) -> str:
+    if type(doc) is not str:
+        return ""
+    for line in doc.strip().split("\n"):
+        if line.strip():
+            return _clip(line.strip(), 120)
+    return ""
+
+
+def _describe_library_object(value: object) -> str | None:
+    """Shape and dtype of the array and table types of libraries the user imported."""
+    kind = type(value)
+    module = kind.__module__ or ""
+    if module.startswith("pandas") and "pandas" in sys.modules:
+        pandas = sys.modules["pandas"]
+        if issubclass(kind, pandas.DataFrame):
+            return _describe_dataframe(value)
+        if issubclass(kind, pandas.Series):
+            return _describe_series(value)
+    if module.startswith("numpy") and "numpy" in sys.modules:
+        numpy = sys.modules["numpy"]
+        if issubclass(kind, numpy.ndarray):
+            array: Any = value
+            return f"{kind.__name__}  # shape {tuple(array.shape)}, dtype {array.dtype}"
+    return None
+
+
+def _describe_dataframe(frame: Any) -> str:
+    rows, width = frame.shape
+    dtypes = frame.dtypes
+    columns = []
+    for column, dtype in zip(dtypes.index[:_MAX_COLUMNS], dtypes.array[:_MAX_COLUMNS]):
+        label = _short_repr(column)
+        if type(column) is str:
+            label = column
+        columns.append(f"{label if label is not None else '?'} {dtype}")
+    more = f", … {width - _MAX_COLUMNS} more" if width > _MAX_COLUMNS else ""
+    label = _type_label(type(frame))
+    return f"{label}  # shape ({rows}, {width}); columns: {', '.join(columns)}{more}"
+
+
+def _describe_series(series: Any) -> str:
+    label = _type_label(type(series))
+    name = _short_repr(series.name)
+    named = f", name {name}" if name is not None and series.name is not None else ""
+    return f"{label}  # len {len(series)}, dtype {series.dtype}{named}"
+
+
+def _type_label(kind: type) -> str:
+    """`module.Class`, with the module cut at its first private part
+    (`pandas.core.frame` → `pandas`); builtins and `__main__` names stand alone."""
+    qualname = type.__dict__["__qualname__"].__get__(kind)
+    module = type.__dict__["__module__"].__get__(kind)
+    if not isinstance(module, str) or module in ("builtins", "__main__"):
+        return str(qualname)
+    public: list[str] = []
+    for part in module.split("."):
+        if part.startswith("_"):
+            break
+        public.append(part)
+    if public and public[0] in ("pandas", "numpy"):
+        # Their public API re-exports everything at the top level.
+        public = public[:1]
+    return ".".join([*public, qualname]) if public else str(qualname)
+
+
+def _module_name(module: object) -> str | None:
+    # Through the instance dict, not attribute access: a lazy module loads itself on
+    # any attribute access.
+    namespace = object.__getattribute__(module, "__dict__")
+    name = namespace.get("__name__")
+    return name if isinstance(name, str) else None
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,101 @@
+"""A server-sent events reader (the WHATWG event-stream format) fed chunk by chunk.
+
+Written here rather than taken from `httpx-sse` so that one decoder serves the
+MockTransport tests, the loopback server and real endpoints alike, and so that the
+property tests exercise exactly the code that runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass
+
+import httpx
+
+from .base import Notice
+from .http import Endpoint, stream_body
+from .lines import LineDecoder
+from .retry import RetryPolicy
+
+
+@dataclass(frozen=True)
+class ServerSentEvent:
+    """One dispatched event; `event` is "message" unless the server named it."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Feed body bytes, get complete events. Comments (keep-alives) are dropped."""
+
+    def __init__(self) -> None:
+        self._lines = LineDecoder()
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._started = False
+
+    def feed(self, data: bytes) -> list[ServerSentEvent]:
+        """The events completed by `data`, in order."""
+        return self._take(self._lines.feed(data))
+
+    def close(self) -> list[ServerSentEvent]:
+        """Events still pending when the body ends.
+
+        The spec drops an event that is not followed by a blank line. We dispatch it
+        instead: a server that omits the final blank line still sent valid data, and
+        a torn last line is caught by whoever parses the data (it is not valid JSON).
+        """
+        events = self._take(self._lines.close())
+        if self._data:
+            events.append(self._dispatch())
+        return events
+
+    def _take(self, lines: list[str]) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        for line in lines:
+            if not self._started:
+                self._started = True
+                line = line.removeprefix("\ufeff")
+            if not line:
+                if self._data:
+                    events.append(self._dispatch())
+                else:
+                    self._event = ""
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+            elif name == "id" and "\0" not in value:
+                self._id = value
+        return events
+
+    def _dispatch(self) -> ServerSentEvent:
+        event = ServerSentEvent("\n".join(self._data), self._event or "message", self._id)
+        self._data = []
+        self._event = ""
+        return event
+
+
+async def sse_stream(
+    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint, policy: RetryPolicy
+) -> AsyncGenerator[Notice | ServerSentEvent, None]:
+    """Send `request` (see `stream_body`) and yield its events, or retry notices."""
+    decoder = SSEDecoder()
+    async with aclosing(stream_body(client, request, endpoint, policy)) as chunks:
+        async for chunk in chunks:
+            if isinstance(chunk, Notice):
+                yield chunk
+            else:
+                for event in decoder.feed(chunk):
+                    yield event
+    for event in decoder.close():
+        yield event

@@ -1,0 +1,153 @@
+"""Inline rendering with standard display messages, so every Jupyter frontend shows it.
+
+Per step, the model's text streams into one Markdown display that is updated in place
+(throttled); its code action therefore appears highlighted before it runs, and the
+action's own outputs follow live. A one-line footer closes the request.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from IPython.display import DisplayHandle, display
+
+from .actions import split_answer
+from .errors import ApprovalUnavailable
+from .events import (
+    ActionSkipped,
+    CodeAction,
+    Event,
+    Failed,
+    Finished,
+    ModelText,
+    Progress,
+    StepStarted,
+)
+from .providers.base import Usage
+
+_EXECUTE_OPEN = re.compile(r"<execute>\s*\n?")
+_EXECUTE_CLOSE = re.compile(r"\n?\s*</execute>")
+
+
+def as_markdown(text: str) -> str:
+    """Model text as Markdown: `<execute>` blocks become fenced Python (even unclosed)."""
+    if "<execute>" not in text:
+        return text
+    text = _EXECUTE_OPEN.sub("\n```python\n", text)
+    text = _EXECUTE_CLOSE.sub("\n```\n", text)
+    if text.count("```") % 2:
+        text += "\n```"
+    return text
+
+
+def footer_text(steps: int, usage: Usage, seconds: float, model: str, status: str = "") -> str:
+    estimated = " (estimated)" if usage.estimated else ""
+    parts = [
+        f"{steps} step{'s' if steps != 1 else ''}",
+        f"{usage.total:,} tokens{estimated}",
+        f"{seconds:.1f} s",
+        model,
+    ]
+    if status:
+        parts.insert(0, status)
+    return "CodeAct · " + " · ".join(parts)
+
+
+class InlineFrontend:
+    """Renders a request's events into the cell's own output area.
+
+    `ask` reads a line from the user (the kernel's stdin) for `approval = ask`; None
+    when the frontend cannot take input.
+    """
+
+    throttle_seconds = 0.1
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        ask: Callable[[str], str] | None = None,
+        show_code: bool = True,
+    ) -> None:
+        self.model = model
+        self.ask = ask
+        self.show_code = show_code
+        self._handle: DisplayHandle | None = None
+        self._text = ""
+        self._status = ""
+        self._last_update = 0.0
+
+    def render(self, event: Event) -> None:
+        if isinstance(event, StepStarted):
+            self._flush()
+            self._handle, self._text, self._status = None, "", ""
+        elif isinstance(event, ModelText):
+            self._text += event.text
+            self._status = ""
+            self._refresh()
+        elif isinstance(event, Progress):
+            self._status = event.message
+            self._refresh(force=True)
+        elif isinstance(event, CodeAction):
+            self._flush()
+        elif isinstance(event, ActionSkipped):
+            self._publish_markdown("_Action skipped._")
+        elif isinstance(event, Finished):
+            self._flush()
+            self._footer(footer_text(event.steps, event.usage, event.seconds, self.model))
+        elif isinstance(event, Failed):
+            self._flush()
+            status = f"stopped: {type(event.error).__name__}"
+            self._footer(footer_text(event.steps, event.usage, event.seconds, self.model, status))
+
+    async def approve(self, step: int, code: str) -> bool:
+        if self.ask is None:
+            raise ApprovalUnavailable(
+                "approval is 'ask' but this frontend cannot take input, so the action was "
+                "not run. Use a frontend with stdin, or `%codeact approval auto` to run "
+                "actions without review."
+            )
+        answer = self.ask(f"Run step {step}? [y]es / [n]o (skip) / [s]top: ").strip().lower()
+        if answer in ("s", "stop"):
+            raise KeyboardInterrupt
+        return answer in ("", "y", "yes")
+
+    # --- display ------------------------------------------------------------------
+
+    def _markdown(self) -> str:
+        text = self._text if self.show_code else split_answer(self._text)[0]
+        markdown = as_markdown(text)
+        if self._status:
+            markdown += f"\n\n_{self._status}_"
+        return markdown
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_update >= self.throttle_seconds:
+            self._flush()
+
+    def _flush(self) -> None:
+        markdown = self._markdown()
+        if not markdown.strip():
+            return
+        self._last_update = time.monotonic()
+        bundle = {"text/markdown": markdown, "text/plain": markdown}
+        if self._handle is None:
+            self._handle = _display(bundle)
+        else:
+            self._handle.update(bundle, raw=True)
+
+    def _publish_markdown(self, markdown: str) -> None:
+        _display({"text/markdown": markdown, "text/plain": markdown})
+
+    def _footer(self, text: str) -> None:
+        _display({"text/markdown": f"<sub>{text}</sub>", "text/plain": text})
+
+
+def _display(bundle: dict[str, Any]) -> DisplayHandle:
+    handle = display(bundle, raw=True, display_id=True)
+    assert isinstance(handle, DisplayHandle)
+    return handle
