@@ -100,8 +100,12 @@ def agent_overhead_ms(steps: int) -> float:
     replies = [f"Step.\n```python\n{code}\n```", f"Again.\n```python\n{code}\n```", "Done."]
 
     async def request() -> float:
-        agent = Agent(ScriptedModel(list(replies), chunk=16), executor, settings,
-                      namespace=lambda: "data: list, len 100")
+        agent = Agent(
+            ScriptedModel(list(replies), chunk=16),
+            executor,
+            settings,
+            namespace=lambda: "data: list, len 100",
+        )
         started = time.perf_counter()
         async for _ in agent.run(Turn("sum the data")):
             pass

@@ -106,7 +106,7 @@ class ParsedAnswer:
         # Only the seams left by removed blocks are tidied; the prose itself (blank
         # lines inside an output block, say) is kept as the model wrote it.
         kept = [_trim_blank_lines(piece).rstrip() for piece in pieces]
-        return "\n\n".join(piece for piece in kept if piece)
+        return "\n\n".join(piece for piece in kept if piece).lstrip()
 
 
 def parse_answer(text: str) -> ParsedAnswer:
@@ -233,9 +233,8 @@ def _fenced_block(text: str, opening: re.Match[str]) -> Block:
     else:
         kind = "bare" if not language else "other"
     body_start = opening.end() + 1
-    closing = re.compile(
-        rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.M
-    ).search(text, body_start)
+    closing_line = rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$"
+    closing = re.compile(closing_line, re.M).search(text, body_start)
     if closing is not None:
         body, end, closed = text[body_start : closing.start()], closing.end(), True
     else:

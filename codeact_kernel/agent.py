@@ -66,9 +66,7 @@ class Agent:
     tools: str = ""
     _budget: int = field(init=False, default=0)
 
-    async def run(
-        self, turn: Turn, history: Sequence[Turn] = ()
-    ) -> AsyncIterator[Event]:
+    async def run(self, turn: Turn, history: Sequence[Turn] = ()) -> AsyncIterator[Event]:
         """Answer `turn.request`, recording every step in `turn` as it happens."""
         started = time.monotonic()
         usage = Usage()
@@ -117,22 +115,22 @@ class Agent:
                 raise asyncio.CancelledError
             failures = 0 if observation.ok else failures + 1
             if failures > self.settings.max_retries:
-                error = RetryBudgetExhausted(
+                exhausted = RetryBudgetExhausted(
                     f"{failures} actions in a row failed (max_retries = "
                     f"{self.settings.max_retries}); the last one raised "
                     f"{observation.error_name}. Read the traceback above, fix the cause or "
                     "rephrase the request, or raise max_retries."
                 )
-                turn.error = str(error)
-                yield Failed(error, number, usage, time.monotonic() - started)
+                turn.error = str(exhausted)
+                yield Failed(exhausted, number, usage, time.monotonic() - started)
                 return
-        error = StepBudgetExhausted(
+        out_of_steps = StepBudgetExhausted(
             f"The model used all {self.settings.max_steps} steps (max_steps) without a final "
             "answer. The work so far is in your namespace; ask a follow-up to continue, or "
             "raise max_steps."
         )
-        turn.error = str(error)
-        yield Failed(error, self.settings.max_steps, usage, time.monotonic() - started)
+        turn.error = str(out_of_steps)
+        yield Failed(out_of_steps, self.settings.max_steps, usage, time.monotonic() - started)
 
     async def _generate(
         self, turn: Turn, history: Sequence[Turn], step: Step

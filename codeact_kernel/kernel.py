@@ -45,7 +45,7 @@ class CodeActKernel(IPythonKernel):
         register_magics(self.shell, self.codeact)
         self.lab: Any = _lab_bridge(self)
 
-    async def do_execute(  # type: ignore[override]
+    async def do_execute(
         self,
         code: str,
         silent: bool,
@@ -91,7 +91,7 @@ class CodeActKernel(IPythonKernel):
         count = shell.execution_count
         if store_history and not silent:
             # The prompt takes this cell's execution count; its actions get the next ones.
-            shell.history_manager.store_inputs(count, raw, raw)  # type: ignore[union-attr]
+            shell.history_manager.store_inputs(count, raw, raw)
             shell.execution_count += 1
         try:
             options = parse_cell_options(options_line)
@@ -125,6 +125,12 @@ class CodeActKernel(IPythonKernel):
                 outcome = await task
         except (asyncio.CancelledError, KeyboardInterrupt):
             return self._interrupt_reply(count)
+        except CodeActError as error:
+            return self._error_reply(error, count)
+        except Exception as error:
+            # A bug of ours must not cost the user their kernel or the reply.
+            shell.showtraceback()
+            return self._error_reply(error, count, show=False)
         finally:
             self._restore_input()
         if outcome.error is not None:
@@ -151,9 +157,10 @@ class CodeActKernel(IPythonKernel):
 
         return InlineFrontend(settings.model, ask=ask if allow_stdin else None)
 
-    def _error_reply(self, error: BaseException, count: int) -> dict[str, Any]:
+    def _error_reply(self, error: BaseException, count: int, show: bool = True) -> dict[str, Any]:
         ename, evalue = type(error).__name__, str(error)
-        self._show_error(type(error), error, [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
+        if show:
+            self._show_error(type(error), error, [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
         return {
             "status": "error",
             "execution_count": count,
@@ -183,4 +190,3 @@ def _lab_bridge(kernel: CodeActKernel) -> Any:
     except ImportError:
         return None
     return LabBridge(kernel)
-

@@ -83,11 +83,21 @@ _SECRET_WORDS = frozenset(
 )
 # Words glued together without a separator (`accesstoken`, `clientsecret`).
 _SECRET_SUFFIXES = ("token", "tokens", "secret", "password", "passwd", "apikey", "privkey")
+# Too common in ordinary data to redact what follows them on sight (an S3 listing's
+# `{'Key': 'data/sales.csv'}`, a loop's last `key`); the summary still hides the value.
+_WEAK_SECRET_WORDS = frozenset({"key", "keys", "auth", "private", "cookie", "cookies", "otp"})
+# …unless qualified: `api_key`, `SECRET_KEY`, `access_key`.
+_KEY_QUALIFIERS = frozenset(
+    {"api", "secret", "access", "private", "auth", "client", "signing", "encryption", "master"}
+    | {"license", "app", "service", "ssh", "gpg", "pgp", "session"}
+)
 _NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+# Environment variables that match the secret words but are not secret.
+_PUBLIC_ENVIRONMENT = frozenset({"PWD", "OLDPWD", "SSH_AUTH_SOCK"})
 
 # Keys with a recognisable shape. Anchored on a non-alphanumeric boundary so that
 # ordinary words ("disk-usage-…") do not match.
-_KEY_PATTERN = re.compile(
+KEY_PATTERN = re.compile(
     r"""(?<![A-Za-z0-9])(?:
         (?:sk|pk|rk)[-_][A-Za-z0-9_\-]{16,}          # OpenAI, Anthropic, Stripe
       | gh[pousr]_[A-Za-z0-9]{20,}                   # GitHub
@@ -98,6 +108,7 @@ _KEY_PATTERN = re.compile(
       | AIza[0-9A-Za-z_\-]{30,}                      # Google
       | hf_[A-Za-z0-9]{20,}                          # Hugging Face
       | eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}   # JWT
+      | Bearer\s+[A-Za-z0-9._~+/\-]{8,}=*              # HTTP Authorization header
       | -----BEGIN[A-Z ]*PRIVATE\ KEY-----
     )""",
     re.VERBOSE,
@@ -110,6 +121,7 @@ _FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
 # A secret shorter than this is not redacted verbatim everywhere: replacing every
 # "abc" in the conversation would mangle it, and such a value is no real secret.
 MIN_SECRET_LENGTH = 5
+_MAX_SECRET_CHARS = 8192
 
 _MAX_VALUE_CHARS = 80
 _MAX_LINE_CHARS = 400
@@ -120,19 +132,36 @@ _MAX_ITEMS_SHOWN = 10
 _SCALARS: tuple[type, ...] = (bool, int, float, complex, type(None))
 
 
-def looks_secret_name(name: str) -> bool:
-    """Whether a variable name looks like it holds a secret, judged on its word parts."""
-    for part in _NAME_PARTS.findall(name):
-        word = part.lower()
-        if word in _SECRET_WORDS or word.endswith(_SECRET_SUFFIXES):
+def looks_secret_name(name: str, *, strict: bool = False) -> bool:
+    """Whether a variable name looks like it holds a secret, judged on its word parts.
+
+    `strict` leaves out words that are too common in ordinary code to redact on sight
+    (`key`, `auth`, `private` …) unless qualified (`api_key`, `SECRET_KEY`).
+    """
+    words = _words(name)
+    if not strict:
+        return any(_is_secret_word(word) for word in words)
+    for word in words:
+        if word in _WEAK_SECRET_WORDS:
+            if word in ("key", "keys") and _KEY_QUALIFIERS.intersection(words):
+                return True
+        elif _is_secret_word(word):
             return True
     return False
+
+
+def _words(name: str) -> list[str]:
+    return [part.lower() for part in _NAME_PARTS.findall(name)]
+
+
+def _is_secret_word(word: str) -> bool:
+    return word in _SECRET_WORDS or word.endswith(_SECRET_SUFFIXES)
 
 
 def looks_like_key(value: str) -> bool:
     """Whether a string looks like a credential: a known key shape, a URL with a
     password, or a long random-looking token."""
-    if _KEY_PATTERN.search(value) or URL_PASSWORD.search(value):
+    if KEY_PATTERN.search(value) or URL_PASSWORD.search(value):
         return True
     return _looks_random(value)
 
@@ -163,19 +192,33 @@ def secret_values(
     variables (the kernel's own API key lives there). Shorter than
     `MIN_SECRET_LENGTH` is left out.
     """
-    found: set[str] = set()
+    pairs: list[tuple[str, object]] = []
     for name, value in _visible(user_ns, hidden):
-        if type(value) is str:
-            if looks_secret_name(name) or looks_like_key(value):
-                found.add(value)
-        elif type(value) is dict:
-            for key, item in list(value.items())[:200]:
-                if type(key) is str and type(item) is str and looks_secret_name(key):
-                    found.add(item)
-    for name, value in (os.environ if environ is None else environ).items():
-        if looks_secret_name(name) or looks_like_key(value):
-            found.add(value)
-    return frozenset(value for value in found if len(value.strip()) >= MIN_SECRET_LENGTH)
+        pairs.append((name, value))
+        if type(value) is dict:
+            pairs.extend((k, v) for k, v in _islice(value.items(), 200) if type(k) is str)
+    environ = os.environ if environ is None else environ
+    pairs.extend((k, v) for k, v in environ.items() if k not in _PUBLIC_ENVIRONMENT)
+    return frozenset(
+        value
+        for name, value in pairs
+        if type(value) is str
+        # Secrets are short; a long text merely containing one is redacted by pattern.
+        and len(value) <= _MAX_SECRET_CHARS
+        and (
+            looks_like_key(value) or (looks_secret_name(name, strict=True) and _secret_like(value))
+        )
+    )
+
+
+def _secret_like(value: str) -> bool:
+    """Whether a value under a secret name is distinctive enough to redact everywhere:
+    not a path, and not a short plain word that would also match ordinary text."""
+    value = value.strip()
+    if len(value) < MIN_SECRET_LENGTH or os.path.isabs(value) or value.startswith("~"):
+        return False
+    mixed = not (value.isalpha() and (value.islower() or value.isupper()))
+    return mixed or len(value) >= 12
 
 
 def summarize_namespace(
@@ -193,9 +236,8 @@ def summarize_namespace(
     user has since reassigned is shown again (as IPython's `%who` does).
     """
     names = list(_visible(user_ns, hidden))
-    described, skipped = names[-max_items:] if max_items > 0 else [], names[: -max_items or None]
-    if max_items <= 0:
-        skipped = names
+    cut = max(len(names) - max(max_items, 0), 0)
+    described, skipped = names[cut:], names[:cut]
     entries = [_Entry.of(name, value) for name, value in described]
     entries.sort(key=lambda entry: not entry.is_import)
     lines: list[str] = []
@@ -216,15 +258,14 @@ def summarize_namespace(
 def _visible(user_ns: Mapping[str, object], hidden: Collection[str]) -> Iterable[tuple[str, Any]]:
     hidden_values = hidden if isinstance(hidden, Mapping) else None
     for name in list(user_ns):
-        if not isinstance(name, str) or _is_ipython_name(name):
+        if type(name) is not str or _is_ipython_name(name):
             continue
         try:
             value = user_ns[name]
         except Exception:
             continue
-        if name in hidden:
-            if hidden_values is None or hidden_values.get(name) is value:
-                continue
+        if name in hidden and (hidden_values is None or hidden_values.get(name) is value):
+            continue
         if name == "open" and _is_builtin_open(value):
             continue
         yield name, value
@@ -240,8 +281,8 @@ def _is_ipython_name(name: str) -> bool:
 
 def _is_builtin_open(value: object) -> bool:
     # IPython 9 puts its own `open` wrapper in the namespace.
-    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
-        module = value.__module__ or ""
+    if type(value) in (types.FunctionType, types.BuiltinFunctionType):
+        module = getattr(value, "__module__", None) or ""
         return module.startswith(("IPython", "io", "_io"))
     return False
 
@@ -269,6 +310,8 @@ def _describe(name: str, value: object) -> _Entry:
         return _Entry(name, line, is_import=True)
     if kind is str:
         return _Entry(name, _describe_str(name, value, secret))  # type: ignore[arg-type]
+    if value is None:
+        return _Entry(name, f"{name} = None")
     if kind in _SCALARS:
         if secret:
             return _Entry(name, f"{name}: {kind.__name__}  # value hidden")
@@ -277,30 +320,28 @@ def _describe(name: str, value: object) -> _Entry:
         return _Entry(name, _describe_container(name, value, secret))
     if kind in (types.FunctionType, types.BuiltinFunctionType, types.MethodType):
         return _Entry(name, _describe_function(name, value))
-    if isinstance(value, type):
-        return _Entry(name, _describe_class(name, value))
-    detail = _describe_library_object(value)
+    if issubclass(kind, type):
+        return _Entry(name, _describe_class(name, value))  # type: ignore[arg-type]
+    detail = _describe_library_object(value, secret)
     if detail is not None:
         return _Entry(name, f"{name}: {detail}")
-    label = _type_label(kind)
-    if issubclass(kind, (int, float)) and not secret and kind.__module__ == "numpy":
-        base = int if issubclass(kind, int) else float
-        return _Entry(name, f"{name}: {label} = {base.__repr__(value)}")  # type: ignore[arg-type]
-    return _Entry(name, f"{name}: {label}")
+    return _Entry(name, f"{name}: {_type_label(kind)}")
 
 
 def _describe_str(name: str, value: str, secret: bool) -> str:
-    if secret or looks_like_key(value[:200]):
+    if secret:
         return f"{name}: str  # value hidden"
     if len(value) > _MAX_VALUE_CHARS:
         return f"{name}: str  # len {len(value)}"
+    if looks_like_key(value):
+        return f"{name}: str  # value hidden"
     return f"{name}: str = {value!r}"
 
 
 def _scalar_repr(value: object) -> str:
-    if type(value) is int and value.bit_length() > 64:  # type: ignore[attr-defined]
+    if type(value) is int and value.bit_length() > 64:
         # Huge ints are slow to print and say nothing at a glance.
-        return f"<int of {value.bit_length()} bits>"  # type: ignore[attr-defined]
+        return f"<int of {value.bit_length()} bits>"
     return repr(value)
 
 
@@ -309,7 +350,12 @@ def _describe_container(name: str, value: Any, secret: bool) -> str:
     size = len(value)
     if kind is dict:
         keys = list(_islice(value, _MAX_KEYS + 1))
-        shown = [_short_repr(key) for key in keys[:_MAX_KEYS]]
+        # A key that looks like a credential is itself a secret (`{token: user}`).
+        shown = [
+            _short_repr(key)
+            for key in keys[:_MAX_KEYS]
+            if not (type(key) is str and looks_like_key(key))
+        ]
         key_list = ", ".join(k for k in shown if k is not None)
         if len(keys) > _MAX_KEYS:
             key_list += ", …"
@@ -390,7 +436,7 @@ def _signature(value: Any) -> str:
     """
     try:
         signature = inspect.signature(value)
-    except (TypeError, ValueError):
+    except Exception:  # builtins without one, or a broken `__signature__`/`__wrapped__`
         return "(...)"
     params: list[str] = []
     star_done = False
@@ -429,8 +475,8 @@ def _annotation(annotation: object) -> str:
         return ""
     if type(annotation) is str:
         return annotation
-    if isinstance(annotation, type) and not isinstance(annotation, types.GenericAlias):
-        return annotation.__qualname__
+    if issubclass(type(annotation), type) and type(annotation) is not types.GenericAlias:
+        return str(type.__dict__["__qualname__"].__get__(annotation))
     # typing constructs (list[int], Optional[x], X | Y) print themselves safely.
     if type(annotation).__module__ in ("typing", "types"):
         return repr(annotation).replace("typing.", "")
@@ -460,10 +506,12 @@ def _first_doc_line(doc: object) -> str:
     return ""
 
 
-def _describe_library_object(value: object) -> str | None:
+def _describe_library_object(value: object, secret: bool) -> str | None:
     """Shape and dtype of the array and table types of libraries the user imported."""
     kind = type(value)
-    module = kind.__module__ or ""
+    module = type.__dict__["__module__"].__get__(kind)
+    if type(module) is not str:
+        return None
     if module.startswith("pandas") and "pandas" in sys.modules:
         pandas = sys.modules["pandas"]
         if issubclass(kind, pandas.DataFrame):
@@ -472,9 +520,12 @@ def _describe_library_object(value: object) -> str | None:
             return _describe_series(value)
     if module.startswith("numpy") and "numpy" in sys.modules:
         numpy = sys.modules["numpy"]
+        array: Any = value
         if issubclass(kind, numpy.ndarray):
-            array: Any = value
-            return f"{kind.__name__}  # shape {tuple(array.shape)}, dtype {array.dtype}"
+            return f"{_type_label(kind)}  # shape {tuple(array.shape)}, dtype {array.dtype}"
+        if issubclass(kind, numpy.generic):
+            shown = None if secret else _short_repr(array.item())
+            return f"{_type_label(kind)}" + (f" = {shown}" if shown is not None else "")
     return None
 
 
@@ -482,7 +533,7 @@ def _describe_dataframe(frame: Any) -> str:
     rows, width = frame.shape
     dtypes = frame.dtypes
     columns = []
-    for column, dtype in zip(dtypes.index[:_MAX_COLUMNS], dtypes.array[:_MAX_COLUMNS]):
+    for column, dtype in zip(dtypes.index[:_MAX_COLUMNS], dtypes.array[:_MAX_COLUMNS], strict=True):
         label = _short_repr(column)
         if type(column) is str:
             label = column
@@ -504,7 +555,7 @@ def _type_label(kind: type) -> str:
     (`pandas.core.frame` → `pandas`); builtins and `__main__` names stand alone."""
     qualname = type.__dict__["__qualname__"].__get__(kind)
     module = type.__dict__["__module__"].__get__(kind)
-    if not isinstance(module, str) or module in ("builtins", "__main__"):
+    if type(module) is not str or module in ("builtins", "__main__"):
         return str(qualname)
     public: list[str] = []
     for part in module.split("."):
@@ -522,7 +573,7 @@ def _module_name(module: object) -> str | None:
     # any attribute access.
     namespace = object.__getattribute__(module, "__dict__")
     name = namespace.get("__name__")
-    return name if isinstance(name, str) else None
+    return name if type(name) is str else None
 
 
 def _clip(text: str, limit: int) -> str:

@@ -30,7 +30,7 @@ class CellOptions:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing and exiting."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise ConfigurationError(f"{message}\n{USAGE}")
 
 
@@ -59,7 +59,5 @@ def parse_cell_options(line: str) -> CellOptions:
     if "max_steps" in overrides and overrides["max_steps"] < 1:
         raise ConfigurationError(f"--max-steps must be at least 1.\n{USAGE}")
     if "model" in overrides and ":" not in overrides["model"]:
-        raise ConfigurationError(
-            f"--model takes provider:model, e.g. openai:gpt-4o-mini.\n{USAGE}"
-        )
+        raise ConfigurationError(f"--model takes provider:model, e.g. openai:gpt-4o-mini.\n{USAGE}")
     return CellOptions(overrides=overrides, history=not namespace.no_history)

@@ -90,14 +90,18 @@ class Session:
         executor: Executor,
         remember: bool = True,
     ) -> Outcome:
-        """Answer `request`; an interrupt propagates as `asyncio.CancelledError`."""
+        """Answer `request`; an interrupt propagates as `asyncio.CancelledError`.
+
+        Raises `ConfigurationError` before anything is recorded when no usable model
+        is configured.
+        """
+        model = create_model(settings, self.client())
         turn = Turn(request=request, user_cells=tuple(self.pending_cells))
         self.pending_cells.clear()
         history = tuple(self.turns) if remember else ()
         if remember:
             self.turns.append(turn)
         self.requests += 1
-        model = create_model(settings, self.client())
         agent = Agent(
             model=model,
             executor=executor,

@@ -258,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = error(500, "model_server: script exhausted")
         try:
             self._reply(dialect, reply, body if isinstance(body, dict) else {})
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:
             # The client went away (an interrupt, a timeout): nothing left to answer.
             self.close_connection = True
 

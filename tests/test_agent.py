@@ -128,6 +128,7 @@ def test_provider_errors_end_the_request(shell: InteractiveShell) -> None:
 
 def test_context_too_long_shrinks_once(shell: InteractiveShell) -> None:
     events, _, model = answer(shell, [ContextTooLong("too long"), "fine now"])
+    assert len(model.calls) == 2
     assert isinstance(events[-1], Finished)
     assert any(isinstance(e, Progress) for e in events)
     events, _, _ = answer(shell, [ContextTooLong("too long"), ContextTooLong("still")])

@@ -56,7 +56,10 @@ def test_syntax_error_is_an_observation(shell: InteractiveShell) -> None:
     assert "SyntaxError" in observation.text
 
 
-PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+PIXEL_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4"
+    "DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+)
 
 
 def test_images_become_placeholders(shell: InteractiveShell) -> None:

@@ -396,7 +396,11 @@ def test_total_timeout() -> None:
 
 # --- property: SSE framing never changes the text --------------------------------
 
-pieces = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=12)
+pieces = st.lists(
+    st.text(st.characters(codec="utf-8"), min_size=1, max_size=12),
+    min_size=1,
+    max_size=12,
+)
 endings = st.sampled_from(["\n", "\r", "\r\n"])
 
 

@@ -20,6 +20,7 @@ import httpx
 
 from ..errors import (
     AuthenticationFailed,
+    ConfigurationError,
     ConnectionFailed,
     ContextTooLong,
     ModelNotFound,
@@ -51,6 +52,7 @@ class Endpoint:
     config: ProviderConfig = field(repr=False)
     key_variables: tuple[str, ...] = ()
     unreachable_hint: str = "Check that the server is running and the base URL is right."
+    missing_model_hint: str = ""
     list_models: Callable[[], Awaitable[list[str]]] | None = field(default=None, repr=False)
 
     @property
@@ -76,6 +78,36 @@ class Endpoint:
         return httpx.Timeout(connect=connect, read=idle, write=idle, pool=connect)
 
 
+def parse_url(url: str) -> httpx.URL:
+    """`url` parsed, or a `ConfigurationError` that says it is not a usable base URL."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"{url!r} is not a valid base URL ({exc}).") from None
+    # httpx accepts (and percent-escapes) a space in the host, and any port number.
+    bad_host = not parsed.host or "%" in parsed.host
+    bad_port = parsed.port is not None and not 0 < parsed.port < 65536
+    if parsed.scheme not in ("http", "https") or bad_host or bad_port:
+        raise ConfigurationError(
+            f"{url!r} is not a valid base URL: it should look like http://host:port/path."
+        )
+    return parsed
+
+
+def check_key(config: ProviderConfig) -> None:
+    """Refuse a key that cannot go into an HTTP header.
+
+    httpx and h11 would fail on it with errors that quote the header value, the key.
+    """
+    key = config.api_key
+    if key and not (key.isascii() and key.isprintable() and " " not in key):
+        source = config.api_key_source or "the configured API key"
+        raise ConfigurationError(
+            f"The API key from {source} contains spaces, line breaks or non-ASCII characters; "
+            "check that it was copied whole and alone."
+        )
+
+
 async def stream_body(
     client: httpx.AsyncClient,
     request: httpx.Request,
@@ -90,12 +122,11 @@ async def stream_body(
     while True:
         try:
             response = await _within(client.send(request, stream=True), None, deadline)
-        except (httpx.TransportError, TimeoutError) as exc:
+        except (httpx.TransportError, asyncio.TimeoutError) as exc:
             error = _transport_error(exc, endpoint, deadline, started=False)
             headers = None
-            retryable = not isinstance(exc, TimeoutError) and not isinstance(
-                exc, httpx.UnsupportedProtocol
-            )
+            # Past the total deadline another try cannot help.
+            retryable = isinstance(exc, httpx.TransportError)
         else:
             if response.is_success:
                 break
@@ -122,7 +153,7 @@ async def stream_body(
                 return
             if chunk:
                 yield chunk
-    except (httpx.RequestError, TimeoutError) as exc:
+    except (httpx.RequestError, asyncio.TimeoutError) as exc:
         raise _transport_error(exc, endpoint, deadline, started=True) from exc
     finally:
         await response.aclose()
@@ -224,7 +255,7 @@ def _transport_error(
 ) -> ProviderError:
     config = endpoint.config
     incomplete = " The answer above is incomplete." if started else ""
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, asyncio.TimeoutError):
         if deadline is not None and asyncio.get_running_loop().time() >= deadline - 0.01:
             return ProviderTimeout(
                 f"The call to {endpoint.where} took longer than total_timeout "
@@ -248,11 +279,6 @@ def _transport_error(
     if started:
         return StreamError(
             f"The connection to {endpoint.where} broke mid-answer ({reason}).{incomplete}"
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return ConnectionFailed(
-            f"{endpoint.url!r} is not a usable URL ({reason}); it should start with "
-            "http:// or https://."
         )
     if isinstance(exc, httpx.ConnectError):
         return ConnectionFailed(
@@ -284,23 +310,17 @@ async def _status_error(
     said = f"({status}: {message})"
     config = endpoint.config
     if status in (401, 403):
-        if config.api_key:
-            source = config.api_key_source or "the configured API key"
-            return AuthenticationFailed(
-                f"{endpoint.subject} rejected the API key from {source} {said}. "
-                f"Check that {source} holds a valid key for this endpoint.",
-                status=status,
-            )
-        wanted = " or ".join(endpoint.key_variables) or "CODEACT_API_KEY"
-        return AuthenticationFailed(
-            f"{endpoint.subject} wants an API key {said}. Set {wanted}.", status=status
-        )
-    if status == 413 or (status in (400, 422) and is_context_error(message, error_code(payload))):
+        return _auth_error(endpoint, status, said)
+    if status == 413 or (400 <= status < 500 and is_context_error(message, error_code(payload))):
         return ContextTooLong(_context_message(endpoint, message), status=status)
     if status == 404:
+        advice = [await _available(endpoint)] if check_models else []
+        if endpoint.missing_model_hint:
+            advice.append(endpoint.missing_model_hint)
         return ModelNotFound(
-            f"{endpoint.subject} does not know the model {config.model!r} {said}. "
-            + (await _available(endpoint) if check_models else ""),
+            " ".join(
+                [f"{endpoint.subject} does not know the model {config.model!r} {said}.", *advice]
+            ),
             status=status,
         )
     if status == 429:
@@ -312,6 +332,28 @@ async def _status_error(
             status=status,
         )
     return ServerError(f"{endpoint.subject} failed with HTTP {status}: {message}", status=status)
+
+
+def _auth_error(endpoint: Endpoint, status: int, said: str) -> AuthenticationFailed:
+    config = endpoint.config
+    if not config.api_key:
+        wanted = " or ".join(endpoint.key_variables) or "CODEACT_API_KEY"
+        return AuthenticationFailed(
+            f"{endpoint.subject} wants an API key {said}. Set {wanted}.", status=status
+        )
+    source = config.api_key_source
+    key = f"the API key from {source}" if source else "the configured API key"
+    if status == 401:
+        return AuthenticationFailed(
+            f"{endpoint.subject} rejected {key} {said}. "
+            f"Check that {source or 'it'} holds a valid key for this endpoint.",
+            status=status,
+        )
+    return AuthenticationFailed(
+        f"{endpoint.subject} refused access with {key} {said}. "
+        f"Check that this key may use the model {config.model!r}.",
+        status=status,
+    )
 
 
 async def _available(endpoint: Endpoint) -> str:

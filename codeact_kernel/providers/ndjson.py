@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
+import httpx
+
+from .base import Notice
+from .http import Endpoint, malformed, stream_body
 from .lines import LineDecoder
+from .retry import RetryPolicy
 
 
 class MalformedLine(ValueError):
@@ -35,3 +42,22 @@ def _parse(line: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedLine(f"not a JSON object: {line[:200]!r}")
     return value
+
+
+async def ndjson_stream(
+    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint, policy: RetryPolicy
+) -> AsyncGenerator[Notice | dict[str, Any], None]:
+    """Send `request` (see `stream_body`) and yield its objects, or retry notices."""
+    decoder = NDJSONDecoder()
+    try:
+        async with aclosing(stream_body(client, request, endpoint, policy)) as chunks:
+            async for chunk in chunks:
+                if isinstance(chunk, Notice):
+                    yield chunk
+                else:
+                    for value in decoder.feed(chunk):
+                        yield value
+        for value in decoder.close():
+            yield value
+    except MalformedLine as exc:
+        raise malformed(endpoint, str(exc)) from None

@@ -19,10 +19,20 @@ import httpx
 from ..errors import ConfigurationError
 from ..settings import key_variables
 from .base import Message, Notice, ProviderConfig, StreamItem, TextDelta, Usage
-from .http import Endpoint, empty_answer, get_json, malformed, payload_error, truncated
+from .http import (
+    Endpoint,
+    check_key,
+    empty_answer,
+    get_json,
+    malformed,
+    parse_url,
+    payload_error,
+    truncated,
+)
+from .images import media_type
 from .retry import RetryPolicy
 from .sse import sse_stream
-from .usage import estimated_usage
+from .usage import estimated_usage, token_count
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _OPENAI_HOST = "api.openai.com"
@@ -34,7 +44,7 @@ def normalize_base_url(url: str | None) -> str:
     url = url.removesuffix("/chat/completions")
     if "://" not in url:
         url = "http://" + url
-    if httpx.URL(url).path in ("", "/"):
+    if parse_url(url).path in ("", "/"):
         url += "/v1"
     return url
 
@@ -53,15 +63,15 @@ class OpenAIProvider:
         self._client = client
         self._retry = retry or RetryPolicy()
         self._base_url = normalize_base_url(config.base_url)
-        official = httpx.URL(self._base_url).host == _OPENAI_HOST
+        self._official = parse_url(self._base_url).host == _OPENAI_HOST
         self._endpoint = Endpoint(
-            label="OpenAI" if official else "the OpenAI-compatible server",
+            label="OpenAI" if self._official else "the OpenAI-compatible server",
             url=self._base_url,
             config=config,
             key_variables=key_variables("openai"),
             unreachable_hint=(
                 "Check the network connection and any proxy settings."
-                if official
+                if self._official
                 else "Is the server running, and is CODEACT_BASE_URL (or OPENAI_BASE_URL) right?"
             ),
             list_models=self.list_models,
@@ -104,7 +114,7 @@ class OpenAIProvider:
             "POST",
             f"{self._base_url}/chat/completions",
             json=body,
-            headers=self._headers(),
+            headers={**self._headers(), "accept": "text/event-stream"},
             timeout=self._endpoint.timeout(),
         )
         answer: list[str] = []
@@ -144,29 +154,31 @@ class OpenAIProvider:
             raise payload_error(payload, self._endpoint)
         items: list[TextDelta | Usage | bool] = []
         for choice in payload.get("choices") or ():
-            delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
             content = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(content, str) and content:
                 items.append(TextDelta(content))
-            if isinstance(choice, dict) and choice.get("finish_reason"):
+            if choice.get("finish_reason"):
                 items.append(True)
         usage = payload.get("usage")
         if isinstance(usage, dict):
-            items.append(
-                Usage(
-                    int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-                )
-            )
+            prompt = token_count(usage.get("prompt_tokens"))
+            completion = token_count(usage.get("completion_tokens"))
+            if prompt is not None and completion is not None:
+                items.append(Usage(prompt, completion))
         return items
 
     def _headers(self) -> dict[str, str]:
-        headers = {"accept": "text/event-stream"}
+        headers: dict[str, str] = {}
         if self._config.api_key:
             headers["authorization"] = f"Bearer {self._config.api_key}"
         return headers
 
     def _require_key(self) -> None:
-        if not self._config.api_key and httpx.URL(self._base_url).host == _OPENAI_HOST:
+        check_key(self._config)
+        if not self._config.api_key and self._official:
             raise ConfigurationError(
                 "No API key for OpenAI. Set OPENAI_API_KEY (or CODEACT_API_KEY) to your key, "
                 "or set CODEACT_BASE_URL to a local OpenAI-compatible server that needs none."
@@ -178,12 +190,7 @@ def _message(message: Message) -> dict[str, Any]:
         return {"role": message.role, "content": message.content}
     parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
     parts += [
-        {"type": "image_url", "image_url": {"url": f"data:{_image_type(image)};base64,{image}"}}
+        {"type": "image_url", "image_url": {"url": f"data:{media_type(image)};base64,{image}"}}
         for image in message.images
     ]
     return {"role": message.role, "content": parts}
-
-
-def _image_type(data: str) -> str:
-    # Base64 of the JPEG magic bytes FF D8 FF begins "/9j/"; everything else we send is PNG.
-    return "image/jpeg" if data.startswith("/9j/") else "image/png"

@@ -1,0 +1,238 @@
+"""`anthropic:<model>`: Claude through the Messages API, streamed.
+
+`POST {base_url}/v1/messages` with `stream: true`. System messages travel in their
+own `system` field; the key in `x-api-key`; usage arrives in `message_start` (input)
+and `message_delta` (output, cumulative). The base URL is the API root
+(`https://api.anthropic.com`); a trailing `/v1` or `/v1/messages` is accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from ..errors import ConfigurationError
+from ..settings import key_variables
+from .base import Message, Notice, ProviderConfig, StreamItem, TextDelta, Usage
+from .http import (
+    Endpoint,
+    check_key,
+    empty_answer,
+    get_json,
+    malformed,
+    parse_url,
+    payload_error,
+    truncated,
+)
+from .images import media_type
+from .retry import RetryPolicy
+from .sse import sse_stream
+from .usage import estimated_usage, token_count
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+# The Messages API requires a cap on the answer. Code actions are short, and every
+# Claude model accepts 4096 output tokens.
+DEFAULT_MAX_TOKENS = 4096
+_ANTHROPIC_HOST = "api.anthropic.com"
+
+
+def normalize_base_url(url: str | None) -> str:
+    """The API root: no trailing slash, no `/v1` (requests add it)."""
+    url = (url or DEFAULT_BASE_URL).strip().rstrip("/")
+    url = url.removesuffix("/messages").removesuffix("/v1")
+    url = url if "://" in url else "https://" + url
+    parse_url(url)
+    return url
+
+
+class AnthropicProvider:
+    """A Claude model behind the Anthropic Messages API (or a proxy that speaks it)."""
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        client: httpx.AsyncClient,
+        *,
+        retry: RetryPolicy | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> None:
+        self._config = config
+        self._client = client
+        self._retry = retry or RetryPolicy()
+        self._max_tokens = max_tokens
+        self._base_url = normalize_base_url(config.base_url)
+        self._official = parse_url(self._base_url).host == _ANTHROPIC_HOST
+        self._endpoint = Endpoint(
+            label="Anthropic" if self._official else "the Anthropic-compatible server",
+            url=self._base_url,
+            config=config,
+            key_variables=key_variables("anthropic"),
+            unreachable_hint=(
+                "Check the network connection and any proxy settings."
+                if self._official
+                else "Is the server running, and is CODEACT_BASE_URL (or ANTHROPIC_BASE_URL) right?"
+            ),
+            list_models=self.list_models,
+        )
+
+    @property
+    def name(self) -> str:
+        return f"anthropic:{self._config.model}"
+
+    @property
+    def endpoint(self) -> str:
+        return self._base_url
+
+    def __repr__(self) -> str:
+        return f"AnthropicProvider({self.name!r}, endpoint={self._base_url!r})"
+
+    async def list_models(self) -> list[str]:
+        """The model ids the API offers (`GET /v1/models`)."""
+        self._require_key()
+        payload = await get_json(
+            self._client, f"{self._base_url}/v1/models?limit=1000", self._endpoint, self._headers()
+        )
+        data = payload.get("data") if isinstance(payload, dict) else None
+        return [str(m["id"]) for m in data or [] if isinstance(m, dict) and "id" in m]
+
+    async def stream(
+        self, messages: Sequence[Message], *, stop: Sequence[str] = ()
+    ) -> AsyncIterator[StreamItem]:
+        """Stream the answer to `messages`; see `Model.stream`."""
+        self._require_key()
+        body: dict[str, Any] = {
+            "model": self._config.model,
+            "max_tokens": self._max_tokens,
+            "messages": _turns(messages),
+            "stream": True,
+        }
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        if system:
+            body["system"] = system
+        # The API rejects stop sequences made only of whitespace.
+        if stops := [s for s in stop if s.strip()]:
+            body["stop_sequences"] = stops
+        request = self._client.build_request(
+            "POST",
+            f"{self._base_url}/v1/messages",
+            json=body,
+            headers={**self._headers(), "accept": "text/event-stream"},
+            timeout=self._endpoint.timeout(),
+        )
+        answer: list[str] = []
+        input_tokens: int | None = None
+        output_tokens: int | None = None
+        finished = False
+        events = sse_stream(self._client, request, self._endpoint, self._retry)
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, Notice):
+                    yield event
+                    continue
+                payload = self._parse(event.data)
+                kind = payload.get("type") or event.event
+                if "error" in (kind, event.event):
+                    raise payload_error(payload, self._endpoint)
+                if kind == "message_start":
+                    usage = _dict(_dict(payload.get("message")).get("usage"))
+                    input_tokens = _input_tokens(usage)
+                    output_tokens = token_count(usage.get("output_tokens"))
+                elif kind == "content_block_delta":
+                    delta = _dict(payload.get("delta"))
+                    piece = delta.get("text")
+                    if delta.get("type") == "text_delta" and isinstance(piece, str) and piece:
+                        answer.append(piece)
+                        yield TextDelta(piece)
+                elif kind == "message_delta":
+                    # Counts here are cumulative; input only appears in newer API versions.
+                    usage = _dict(payload.get("usage"))
+                    if (output := token_count(usage.get("output_tokens"))) is not None:
+                        output_tokens = output
+                    if (prompt := _input_tokens(usage)) is not None:
+                        input_tokens = prompt
+                elif kind == "message_stop":
+                    finished = True
+        if not finished:
+            raise truncated(self._endpoint)
+        if not answer:
+            raise empty_answer(self._endpoint)
+        if input_tokens is None or output_tokens is None:
+            yield estimated_usage(messages, "".join(answer))
+        else:
+            yield Usage(input_tokens, output_tokens)
+
+    def _parse(self, data: str) -> dict[str, Any]:
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise malformed(self._endpoint, f"not JSON: {data!r}") from None
+        if not isinstance(payload, dict):
+            raise malformed(self._endpoint, f"not a JSON object: {data!r}")
+        return payload
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if self._config.api_key:
+            headers["x-api-key"] = self._config.api_key
+        return headers
+
+    def _require_key(self) -> None:
+        check_key(self._config)
+        if not self._config.api_key and self._official:
+            raise ConfigurationError(
+                "No API key for Anthropic. Set ANTHROPIC_API_KEY (or CODEACT_API_KEY) to your "
+                "key from https://console.anthropic.com/."
+            )
+
+
+def _input_tokens(usage: dict[str, Any]) -> int | None:
+    # Cached prompt tokens are reported apart from the rest; all of them were sent.
+    counts = [
+        token_count(usage.get(name))
+        for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
+    if counts[0] is None:
+        return None
+    return sum(count or 0 for count in counts)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: odd shapes must not crash the reader."""
+    return value if isinstance(value, dict) else {}
+
+
+def _turns(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """User and assistant turns, consecutive ones of the same role merged.
+
+    The API wants turns to alternate; the agent may send, say, an observation and the
+    next request as two user messages in a row.
+    """
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            continue
+        blocks = [
+            {
+                "type": "image",
+                "source": {"type": "base64", "media_type": media_type(image), "data": image},
+            }
+            for image in message.images
+        ]
+        if message.content:
+            # The API rejects empty text blocks.
+            blocks.append({"type": "text", "text": message.content})
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == message.role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": message.role, "content": blocks})
+    for turn in turns:
+        if len(turn["content"]) == 1 and turn["content"][0]["type"] == "text":
+            turn["content"] = turn["content"][0]["text"]
+    return turns

@@ -1,0 +1,78 @@
+"""Which model to use when `CODEACT_MODEL` is unset.
+
+In order: OpenAI when `OPENAI_API_KEY` is set; Anthropic when `ANTHROPIC_API_KEY` is;
+the first model of the OpenAI-compatible server at `CODEACT_BASE_URL` /
+`OPENAI_BASE_URL` when one is set (a vLLM or llama.cpp user has set nothing else);
+else the first model of a local Ollama. Otherwise a `ConfigurationError` shows how
+to set each of them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from ..errors import ConfigurationError, ProviderError
+from .base import ProviderConfig
+from .ollama import OllamaProvider, normalize_host
+from .openai import OpenAIProvider
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+
+SETUP_EXAMPLES = (
+    "Set CODEACT_MODEL to provider:model, for example:\n"
+    f"  CODEACT_MODEL=openai:{DEFAULT_OPENAI_MODEL}  with OPENAI_API_KEY set\n"
+    f"  CODEACT_MODEL=anthropic:{DEFAULT_ANTHROPIC_MODEL}  with ANTHROPIC_API_KEY set\n"
+    "  CODEACT_MODEL=ollama:qwen2.5-coder:7b  after `ollama pull qwen2.5-coder:7b` "
+    "(and OLLAMA_HOST if Ollama is not on localhost:11434)\n"
+    "  CODEACT_MODEL=openai:<model> CODEACT_BASE_URL=http://localhost:8000/v1  "
+    "for vLLM, llama.cpp or LM Studio\n"
+    "or run `%codeact model provider:model` in this session."
+)
+
+
+async def detect_default_model(environ: Mapping[str, str], client: httpx.AsyncClient) -> str:
+    """The `provider:model` to use, found from the environment and local servers."""
+    if environ.get("OPENAI_API_KEY"):
+        return f"openai:{DEFAULT_OPENAI_MODEL}"
+    if environ.get("ANTHROPIC_API_KEY"):
+        return f"anthropic:{DEFAULT_ANTHROPIC_MODEL}"
+    base_url = environ.get("CODEACT_BASE_URL") or environ.get("OPENAI_BASE_URL")
+    if base_url:
+        server = OpenAIProvider(_probe(base_url, environ.get("CODEACT_API_KEY")), client)
+        try:
+            models = await server.list_models()
+        except ProviderError as exc:
+            raise ConfigurationError(
+                f"No model is configured, and the server at {server.endpoint} did not list its "
+                f"models ({exc}).\n{SETUP_EXAMPLES}"
+            ) from None
+        if models:
+            return f"openai:{models[0]}"
+        raise ConfigurationError(
+            f"No model is configured, and the server at {server.endpoint} lists none.\n"
+            f"{SETUP_EXAMPLES}"
+        )
+    host = normalize_host(environ.get("OLLAMA_HOST"))
+    try:
+        models = await OllamaProvider(_probe(host), client).list_models()
+    except ProviderError:
+        raise ConfigurationError(
+            "No model is configured: OPENAI_API_KEY and ANTHROPIC_API_KEY are unset, and no "
+            f"Ollama answers at {host}.\n{SETUP_EXAMPLES}"
+        ) from None
+    if models:
+        return f"ollama:{models[0]}"
+    raise ConfigurationError(
+        f"No model is configured, and the Ollama at {host} has none pulled. Pull one with "
+        f"`ollama pull qwen2.5-coder:7b`, or:\n{SETUP_EXAMPLES}"
+    )
+
+
+def _probe(base_url: str, api_key: str | None = None) -> ProviderConfig:
+    # Probing must not hold up a cell: a local server answers at once or not at all.
+    return ProviderConfig(
+        "", base_url, api_key, connect_timeout=1.0, idle_timeout=3.0, max_retries=0
+    )
