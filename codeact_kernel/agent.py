@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from .actions import extract_code, stop_sequences
@@ -54,8 +54,9 @@ DECLINED = "[The user declined to run this action. Ask what they want or take an
 class Agent:
     """One request's worth of CodeAct, run by `run()`.
 
-    `namespace` returns the current summary of the user's variables; it is called
-    before every model call, since actions change the namespace.
+    `namespace` returns the current summary of the user's variables and `secrets` the
+    values never to send; both are called before every model call, since actions
+    change the namespace.
     """
 
     model: Model
@@ -63,6 +64,7 @@ class Agent:
     settings: Settings
     approve: Approver | None = None
     namespace: Callable[[], str] = lambda: ""
+    secrets: Callable[[], Collection[str]] = tuple
     tools: str = ""
     _budget: int = field(init=False, default=0)
 
@@ -147,6 +149,7 @@ class Agent:
                 action_format=self.settings.action_format,
                 budget_tokens=self._budget,
                 tools=self.tools,
+                secrets=self.secrets(),
             )
             stop = stop_sequences(self.settings.action_format)
             try:

@@ -102,10 +102,12 @@ def system_prompt(action_format: str, namespace: str, tools: str = "") -> str:
 _PEM = re.compile(
     r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)", re.S
 )
+# The name is anchored at both ends so that a long word is tried once, not at each of
+# its characters (which is quadratic on a 4,000-character observation).
 # `name = "…"`, `name: str = "…"`, `["name"] = "…"`, `name="…"` (keyword argument),
 # `"name": "…"` (dict, JSON), `NAME=value` (environment listings).
 _ASSIGNMENT = re.compile(
-    r"""(?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    r"""(?<![A-Za-z0-9_])(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])
         (?:['"]?\]?[ \t]*(?::[ \t]*[A-Za-z_][\w.\[\], |]*?[ \t]*)?=(?!=)[ \t]*
           |['"][ \t]*:[ \t]*)
         (?P<value>
@@ -116,7 +118,9 @@ _ASSIGNMENT = re.compile(
         )""",
     re.X,
 )
-_IDENTIFIER_CHAIN = re.compile(r"[A-Za-z_][\w.]*")
+# Unquoted values that are no secret: a variable (`password=pw`) or a number
+# (`max_tokens=512`).
+_NOT_A_LITERAL = re.compile(r"[A-Za-z_][\w.]*|[-+]?\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,8 @@ def _redact_assignments(text: str) -> str:
         if literal is not None:
             quote = 3 if literal[:3] in ("'''", '"""') and len(literal) >= 6 else 1
             body_start, body_end = match.start("literal") + quote, value_end - quote
-        elif _IDENTIFIER_CHAIN.fullmatch(match.group("value")):
-            continue  # `password=pw` passes a variable, not a value
+        elif _NOT_A_LITERAL.fullmatch(match.group("value")):
+            continue
         else:
             body_start, body_end = value_start, value_end
         if body_end > body_start:
@@ -193,13 +197,13 @@ class _Part:
     def content(self) -> str:
         return self.header + self.text
 
-    def tokens(self, vision: bool) -> int:
-        images = len(self.images) * _IMAGE_TOKENS if vision else 0
-        return estimate_tokens(self.content) + _MESSAGE_TOKENS + images
+    def tokens(self) -> int:
+        return estimate_tokens(self.content) + _MESSAGE_TOKENS + len(self.images) * _IMAGE_TOKENS
 
     def shorten(self, limit: int) -> None:
         """Keep head and tail of the original text within `limit` characters."""
-        self.text = cut_middle(self.original or self.text, limit)
+        self.original = self.original or self.text
+        self.text = cut_middle(self.original, limit)
 
 
 def build_messages(
@@ -232,7 +236,7 @@ def build_messages(
     def total(dropped: int) -> int:
         parts = [system, *_flatten(turns[dropped:]), *cells, latest, *steps]
         notes = _MESSAGE_TOKENS + estimate_tokens(_OMITTED) if dropped else 0
-        return sum(part.tokens(vision) for part in parts) + notes
+        return sum(part.tokens() for part in parts) + notes
 
     dropped = 0
     while dropped < len(turns) and total(dropped) > budget_tokens:
@@ -249,7 +253,7 @@ def build_messages(
     if dropped:
         parts.append(_Part("user", _OMITTED.format(count=dropped)))
     parts += [*_flatten(turns[dropped:]), *cells, latest, *steps]
-    return _merge(parts, vision)
+    return _merge(parts)
 
 
 def _shrink(parts: Sequence[_Part], limits: Sequence[int], fits: Callable[[], bool]) -> None:
@@ -278,7 +282,8 @@ def _turn_parts(turn: Turn, clean: _Redactor) -> list[_Part]:
 def _steps_parts(
     steps: Sequence[Step], clean: _Redactor, *, vision: bool, final: str | None
 ) -> list[_Part]:
-    """An assistant part per step and a user part with what came of it.
+    """An assistant part per step and a user part with what came of it (images only
+    for a vision model: they cost many tokens and text-only servers reject them).
 
     A step with neither observation nor error is either the final answer (the last step
     of a finished turn: its text *is* the answer) or an answer cut off by an interrupt,
@@ -291,7 +296,7 @@ def _steps_parts(
             images = step.observation.images if vision else ()
             observation = clean(step.observation.text)
             parts.append(_Part("assistant", text))
-            parts.append(_Part("user", observation, images, OBSERVATION, observation))
+            parts.append(_Part("user", observation, images, OBSERVATION))
         elif step.error is not None and step.code is not None:
             parts.append(_Part("assistant", text))
             parts.append(_Part("user", clean(step.error), (), OBSERVATION))
@@ -337,15 +342,13 @@ def _flatten(turns: Sequence[list[_Part]]) -> list[_Part]:
     return [part for turn in turns for part in turn]
 
 
-def _merge(parts: Sequence[_Part], vision: bool) -> list[Message]:
+def _merge(parts: Sequence[_Part]) -> list[Message]:
     messages: list[Message] = []
     for part in parts:
-        images = part.images if vision else ()
         if messages and messages[-1].role == part.role:
             last = messages[-1]
-            messages[-1] = replace(
-                last, content=f"{last.content}\n\n{part.content}", images=last.images + images
-            )
+            content = f"{last.content}\n\n{part.content}"
+            messages[-1] = replace(last, content=content, images=last.images + part.images)
         else:
-            messages.append(Message(part.role, part.content, images))
+            messages.append(Message(part.role, part.content, part.images))
     return messages

@@ -75,6 +75,13 @@ class CodeActKernel(IPythonKernel):
             route.text, route.options, code, silent, store_history, allow_stdin, cell_id
         )
 
+    def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
+        """A console asks whether to run the input: a request in prose is complete."""
+        assert self.shell is not None
+        if route_cell(code, automagic=bool(self.shell.automagic)).kind == "natural_language":
+            return {"status": "complete"}
+        return dict(super().do_is_complete(code))
+
     async def _answer(
         self,
         request: str,

@@ -84,8 +84,11 @@ _SECRET_WORDS = frozenset(
 # Words glued together without a separator (`accesstoken`, `clientsecret`).
 _SECRET_SUFFIXES = ("token", "tokens", "secret", "password", "passwd", "apikey", "privkey")
 # Too common in ordinary data to redact what follows them on sight (an S3 listing's
-# `{'Key': 'data/sales.csv'}`, a loop's last `key`); the summary still hides the value.
-_WEAK_SECRET_WORDS = frozenset({"key", "keys", "auth", "private", "cookie", "cookies", "otp"})
+# `{'Key': 'data/sales.csv'}`, a loop's last `key`, `max_tokens`); the summary still
+# hides the value.
+_WEAK_SECRET_WORDS = frozenset(
+    {"key", "keys", "tokens", "auth", "private", "cookie", "cookies", "otp"}
+)
 # …unless qualified: `api_key`, `SECRET_KEY`, `access_key`.
 _KEY_QUALIFIERS = frozenset(
     {"api", "secret", "access", "private", "auth", "client", "signing", "encryption", "master"}
@@ -114,7 +117,9 @@ KEY_PATTERN = re.compile(
     re.VERBOSE,
 )
 # scheme://user:password@host — the password is group 1.
-URL_PASSWORD = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:([^\s/@]+)@")
+# Anchored at the start of the scheme's run of characters, not at each word boundary
+# inside it, to stay linear.
+URL_PASSWORD = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:([^\s/@]+)@")
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_\-.]+")
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
 
@@ -130,6 +135,8 @@ _MAX_KEYS = 8
 _MAX_ITEMS_SHOWN = 10
 
 _SCALARS: tuple[type, ...] = (bool, int, float, complex, type(None))
+# `($module, x, /)` → `(x, /)`; `($module, /, *args)` → `(*args)`
+_BOUND_PARAMETER = re.compile(r"^\(\$\w+(?:, /)?(?=[,)])(?:, )?")
 
 
 def looks_secret_name(name: str, *, strict: bool = False) -> bool:
@@ -322,6 +329,11 @@ def _describe(name: str, value: object) -> _Entry:
         return _Entry(name, _describe_function(name, value))
     if issubclass(kind, type):
         return _Entry(name, _describe_class(name, value))  # type: ignore[arg-type]
+    for base in (dict, list, tuple, set, frozenset):
+        if issubclass(kind, base):
+            # The base class's size, not the subclass's `__len__`, which may be anything.
+            size = base.__len__(value)  # type: ignore[arg-type]
+            return _Entry(name, f"{name}: {_type_label(kind)}  # len {size}")
     detail = _describe_library_object(value, secret)
     if detail is not None:
         return _Entry(name, f"{name}: {detail}")
@@ -434,9 +446,11 @@ def _signature(value: Any) -> str:
     `str(inspect.signature(f))` would call `repr` on every default value, which can be
     any object.
     """
+    if type(value) is types.BuiltinFunctionType:
+        return _builtin_signature(value)
     try:
         signature = inspect.signature(value)
-    except Exception:  # builtins without one, or a broken `__signature__`/`__wrapped__`
+    except Exception:  # a broken `__signature__` or `__wrapped__`
         return "(...)"
     params: list[str] = []
     star_done = False
@@ -468,6 +482,15 @@ def _signature(value: Any) -> str:
     result = "(" + ", ".join(params) + ")"
     returns = _annotation(signature.return_annotation)
     return f"{result} -> {returns}" if returns else result
+
+
+def _builtin_signature(value: types.BuiltinFunctionType) -> str:
+    # `inspect.signature` parses this text with `ast`, at ~0.5 ms a builtin; the text
+    # itself is already what a reader wants, minus the bound first parameter.
+    text = value.__text_signature__  # type: ignore[attr-defined]
+    if type(text) is not str:
+        return "(...)"
+    return _BOUND_PARAMETER.sub("(", text)
 
 
 def _annotation(annotation: object) -> str:
@@ -531,9 +554,11 @@ def _describe_library_object(value: object, secret: bool) -> str | None:
 
 def _describe_dataframe(frame: Any) -> str:
     rows, width = frame.shape
-    dtypes = frame.dtypes
+    names = frame.columns[:_MAX_COLUMNS].tolist()
+    # `dtypes.tolist()` skips building a Series slice, the slow part of `dtypes[:n]`.
+    dtypes = frame.dtypes.tolist()[:_MAX_COLUMNS]
     columns = []
-    for column, dtype in zip(dtypes.index[:_MAX_COLUMNS], dtypes.array[:_MAX_COLUMNS], strict=True):
+    for column, dtype in zip(names, dtypes, strict=True):
         label = _short_repr(column)
         if type(column) is str:
             label = column

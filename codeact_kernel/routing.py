@@ -94,8 +94,8 @@ def route_cell(
 
     ``automagic`` mirrors the shell's setting. ``line_magics`` names the line magics
     automagic may call; pass ``shell.magics_manager.magics["line"]`` for the exact
-    set of a running shell. By default it is IPython's built-in line magics and
-    aliases.
+    set of a running shell (extensions and kernels add their own). By default it is
+    IPython's built-in line magics and aliases.
     """
     forced = _codeact_request(cell)
     if forced is not None:
@@ -172,9 +172,12 @@ def _ipython_transform(cell: str) -> str | None:
 
 # --- IPython syntax ---------------------------------------------------------------
 
+# Anything but whitespace and ASCII punctuation is word material, so accents, Indic
+# vowel signs, CJK and curly apostrophes all stay inside their word.
+_WORD_CHAR = r"[^\s!-/:-@\[-^`{-~]"
 # What IPython accepts as the object of a help request (`obj?`): a dotted name,
 # possibly with `*` wildcards or literal integer subscripts, possibly a magic.
-_TARGET = r"%{0,2}(?!\d)[\w*]+(?:\.(?!\d)[\w*]+|\[-?\d+\])*"
+_TARGET = rf"%{{0,2}}(?!\d)(?:{_WORD_CHAR}|\*)+(?:\.(?!\d)(?:{_WORD_CHAR}|\*)+|\[-?\d+\])*"
 _EXPLICIT_IPYTHON = re.compile(
     rf"""
       !                               # !shell, !!shell
@@ -198,19 +201,39 @@ def _swallowed_by_ipython(line: str) -> bool:
         return False
     # A question ending in `?` becomes `%pinfo <last word>`; an escape without a
     # name becomes a magic named "" or a tuple of quoted words.
-    return _strip_markup(line)[0].rstrip().endswith("?") or line.startswith(_ESCAPE_CHARS)
+    return line.startswith(_ESCAPE_CHARS) or _is_question(_strip_markup(line)[0])
+
+
+# IPython's own magics classes (IPython 9 imports them lazily, on attribute access).
+_MAGICS_CLASSES = (
+    "AsyncMagics",
+    "AutoMagics",
+    "BasicMagics",
+    "CodeMagics",
+    "ConfigMagics",
+    "DisplayMagics",
+    "ExecutionMagics",
+    "ExtensionMagics",
+    "HistoryMagics",
+    "LoggingMagics",
+    "NamespaceMagics",
+    "OSMagics",
+    "PackagingMagics",
+    "PylabMagics",
+    "ScriptMagics",
+)
 
 
 @functools.cache
 def _builtin_line_magics() -> frozenset[str]:
     from IPython.core import magics
     from IPython.core.alias import default_aliases
-    from IPython.core.magic import Magics
 
     names: set[str] = set()
-    for value in vars(magics).values():
-        if isinstance(value, type) and issubclass(value, Magics) and value is not Magics:
-            names.update(value.magics.get("line", {}))
+    for class_name in _MAGICS_CLASSES:
+        magics_class = getattr(magics, class_name, None)
+        if magics_class is not None:
+            names.update(magics_class.magics.get("line", {}))
     names.update(name for name, _ in default_aliases())
     # InteractiveShell.init_magics registers these short aliases at start-up.
     names.update({"ed", "hist", "rep"})
@@ -218,11 +241,11 @@ def _builtin_line_magics() -> frozenset[str]:
 
 
 def _is_automagic(transformed: str, magics: Collection[str]) -> bool:
-    # The same conditions IPython's prefilter checks, in its order: only a single
-    # line after the static transforms; Emacs mode lines are left alone; `name = …`
-    # and `name, … = …` are assignments; then the first word must be a magic.
+    # The conditions IPython's prefilter checks, in its order: a single line after
+    # the static transforms; `name = …` and `name, … = …` are assignments; then the
+    # first word must be a magic.
     lines = transformed.splitlines()
-    if len(lines) != 1 or "-*-" in lines[0]:
+    if len(lines) != 1:
         return False
     _, escape, name, rest = split_user_input(lines[0])
     return not escape and name in magics and not rest.lstrip().startswith(("=", ","))
@@ -239,10 +262,8 @@ _COMMENT = re.compile(r"#.*")
 _LIST_MARKER = re.compile(r"\A\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _EMPHASIS = re.compile(r"(?<![\w*])(\*\*?)(?=[^\s*])([^*]+?)(?<=[^\s*])\1(?![\w*])")
 
-# Anything but whitespace and ASCII punctuation is word material, so accents, Indic
-# vowel signs, CJK and curly apostrophes all stay inside their word.
-_WORD_CHAR = r"[^\s!-/:-@\[-^`{-~]"
-_TERM = re.compile(rf"(?!\d){_WORD_CHAR}(?:{_WORD_CHAR}|'(?={_WORD_CHAR}))*|\d[\w.]*")
+# A word may hold apostrophes ("what's") and end in one ("users'").
+_TERM = re.compile(rf"(?!\d){_WORD_CHAR}(?:{_WORD_CHAR}|'(?={_WORD_CHAR}))*'?|\d[\w.]*")
 _FIRST_WORD = re.compile(rf"(?:{_WORD_CHAR})+")
 
 _ASSIGNMENT = re.compile(
@@ -301,7 +322,7 @@ def _is_prose(line: str) -> bool | None:
         return False
     text, inline_code = _strip_markup(line)
     prose = inline_code + _word_pairs(text)
-    if text.rstrip().endswith("?") and sum(map(_has_word, text.split())) > 1:
+    if _is_question(text):
         prose += 2
     code = _code_signals(text)
     if prose or code:
@@ -312,8 +333,11 @@ def _is_prose(line: str) -> bool | None:
     return first_word is None or first_word.group() not in _STATEMENT_WORDS
 
 
-def _has_word(chunk: str) -> bool:
-    return _FIRST_WORD.search(chunk) is not None
+def _is_question(text: str) -> bool:
+    """A line of several words ending in `?` (a single chunk like `f(x)?` is not)."""
+    if not text.rstrip().endswith("?"):
+        return False
+    return sum(_FIRST_WORD.search(chunk) is not None for chunk in text.split()) > 1
 
 
 def _word_pairs(text: str) -> int:

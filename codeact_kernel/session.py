@@ -20,10 +20,11 @@ from .errors import CodeActError
 from .events import Failed, Turn
 from .executor import Executor
 from .frontend import Frontend
-from .namespace import summarize_namespace
+from .namespace import secret_values, summarize_namespace
 from .providers import create_model
 from .providers.base import Usage
-from .settings import CodeAct, Settings, resolve
+from .providers.detect import detect_default_model
+from .settings import CodeAct, Settings, resolve, with_detected_model
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Session:
         self.requests = 0
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._detected: str | None = None
 
     def settings(self, **cell_overrides: Any) -> Settings:
         """Effective settings: config files < environment < session < this cell."""
@@ -78,6 +80,21 @@ class Session:
             self._client_loop = loop
         return self._client
 
+    async def _detect_model(self, settings: Settings) -> Settings:
+        """No model configured: pick one from the keys and local servers (once a session)."""
+        environ = os.environ if self.environ is None else self.environ
+        if self._detected is None:
+            self._detected = await detect_default_model(environ, self.client())
+        return with_detected_model(settings, self._detected, environ)
+
+    def secrets(self, settings: Settings) -> set[str]:
+        """Values that must never reach the model: the key and secret-looking variables."""
+        environ = os.environ if self.environ is None else self.environ
+        found = set(secret_values(self.shell.user_ns, self.shell.user_ns_hidden, environ))
+        if settings.api_key:
+            found.add(settings.api_key)
+        return found
+
     def namespace_summary(self) -> str:
         return summarize_namespace(self.shell.user_ns, hidden=self.shell.user_ns_hidden)
 
@@ -95,6 +112,8 @@ class Session:
         Raises `ConfigurationError` before anything is recorded when no usable model
         is configured.
         """
+        if not settings.model:
+            settings = await self._detect_model(settings)
         model = create_model(settings, self.client())
         turn = Turn(request=request, user_cells=tuple(self.pending_cells))
         self.pending_cells.clear()
@@ -108,6 +127,7 @@ class Session:
             settings=settings,
             approve=frontend.approve,
             namespace=self.namespace_summary,
+            secrets=lambda: self.secrets(settings),
         )
         error: CodeActError | None = None
         try:

@@ -18,7 +18,7 @@ from traitlets.config import Configurable
 
 from .errors import ConfigurationError
 
-Source = Literal["default", "config", "environment", "session"]
+Source = Literal["default", "config", "environment", "session", "detected"]
 
 
 class CodeAct(Configurable):
@@ -155,6 +155,16 @@ def resolve(
     if session:
         settings = settings.with_overrides(**session)
     return settings
+
+
+def with_detected_model(
+    settings: Settings, model: str, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """`settings` with an auto-detected model, and that provider's key and base URL."""
+    environ = os.environ if environ is None else environ
+    sources: dict[str, Source] = {**settings.sources, "model": "detected"}
+    detected = dataclasses.replace(settings, model=model, sources=sources)
+    return _provider_env(detected, environ)
 
 
 def _provider_env(settings: Settings, environ: Mapping[str, str]) -> Settings:

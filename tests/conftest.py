@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 from model_server import ScriptedModelServer
 
 from codeact_kernel.errors import ProviderError
@@ -109,3 +110,13 @@ def drive(
         return Outcome(items, None, requests)
 
     return asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def ipython() -> InteractiveShell:
+    """The process-wide IPython shell for in-process tests (IPython allows one singleton)."""
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    assert shell is not None
+    return shell

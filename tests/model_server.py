@@ -334,7 +334,6 @@ class _Render:
         if self.dialect == "openai":
             return self._openai({"role": "assistant", "content": ""})
         if self.dialect == "anthropic":
-            usage = self.reply.usage or (0, 0)
             message: dict[str, Any] = {
                 "id": "msg_model_server",
                 "type": "message",
@@ -342,8 +341,9 @@ class _Render:
                 "model": self.model,
                 "content": [],
                 "stop_reason": None,
-                "usage": {"input_tokens": usage[0], "output_tokens": 1},
             }
+            if self.reply.usage is not None:
+                message["usage"] = {"input_tokens": self.reply.usage[0], "output_tokens": 1}
             return _sse("message_start", {"type": "message_start", "message": message}) + _sse(
                 "content_block_start",
                 {

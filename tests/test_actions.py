@@ -188,7 +188,7 @@ def test_stop_sequences() -> None:
 _TRICKY = st.sampled_from(
     ["`", "```", "````", "~~~", "<execute>", "</execute>", "    ", "\t", "python", "\n", "'''"]
 )
-_CHARS = st.characters(blacklist_characters="\r", blacklist_categories=("Cs",))
+_CHARS = st.characters(codec="utf-8", exclude_characters="\r")
 _LINE = st.lists(st.one_of(st.text(_CHARS, max_size=8), _TRICKY), max_size=6).map("".join)
 _FENCE_LINE = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.M)
 

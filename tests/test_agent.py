@@ -38,8 +38,9 @@ from codeact_kernel.settings import Settings
 
 
 @pytest.fixture
-def shell() -> InteractiveShell:
-    return InteractiveShell.instance()
+def shell(ipython: InteractiveShell) -> InteractiveShell:
+    ipython.user_ns.pop("x", None)
+    return ipython
 
 
 def answer(

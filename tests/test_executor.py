@@ -13,10 +13,9 @@ from codeact_kernel.executor import EMPTY_OUTPUT, ShellExecutor, cut_middle, str
 
 
 @pytest.fixture
-def shell() -> InteractiveShell:
-    shell = InteractiveShell.instance()
-    shell.user_ns.pop("x", None)
-    return shell
+def shell(ipython: InteractiveShell) -> InteractiveShell:
+    ipython.user_ns.pop("x", None)
+    return ipython
 
 
 def run(shell: InteractiveShell, code: str, **kwargs: float) -> Observation:

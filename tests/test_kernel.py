@@ -131,6 +131,20 @@ def test_key_never_leaves_the_kernel(kernel: Kernel, model_server: ScriptedModel
     assert TEST_KEY not in status.everything()
 
 
+def test_secret_values_never_reach_the_model(
+    kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    _, client = kernel
+    execute(client, "db_password = 'hunter2-correct-horse'")
+    model_server.script(text("```python\nprint(db_password)\n```"), text("Printed it."))
+    result = execute(client, "print the database password")
+    assert result.status == "ok"
+    assert "hunter2-correct-horse" in result.stdout, "the user still sees their own output"
+    for request in model_server.requests:
+        assert "hunter2-correct-horse" not in all_text(request)
+        assert TEST_KEY not in all_text(request)
+
+
 def test_prose_that_ipython_would_swallow_goes_to_the_model(
     kernel: Kernel, model_server: ScriptedModelServer
 ) -> None:
@@ -317,3 +331,89 @@ def test_no_model_and_unreachable_endpoint(jupyter_path: Path) -> None:
         assert result.content["ename"] == "ConnectionFailed"
         assert "127.0.0.1:9" in result.content["evalue"]
         assert execute(client, "print('alive')").stdout == "alive\n"
+
+
+def test_is_complete_treats_prose_as_complete(kernel: Kernel) -> None:
+    _, client = kernel
+    client.is_complete("plot the revenue by month")
+    assert client.get_shell_msg(timeout=10)["content"]["status"] == "complete"
+    client.is_complete("def f(x):")
+    assert client.get_shell_msg(timeout=10)["content"]["status"] == "incomplete"
+
+
+def test_images_reach_the_user_and_a_placeholder_the_model(
+    kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    _, client = kernel
+    pixel = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4"
+        "DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+    )
+    code = (
+        "import base64\nfrom IPython.display import Image, display\n"
+        f"display(Image(base64.b64decode('{pixel}')))"
+    )
+    model_server.script(text(f"```python\n{code}\n```"), text("Shown."))
+    result = execute(client, "show a tiny image")
+    assert result.status == "ok"
+    assert any("image/png" in m["content"]["data"] for m in result.of_type("display_data"))
+    observation = user_messages(model_server.requests[1])[-1]
+    assert "[image/png image shown to the user]" in observation
+    assert pixel not in observation
+
+
+@pytest.fixture(scope="module")
+def strict_kernel(
+    jupyter_path: Path, _model_server_session: ScriptedModelServer
+) -> Iterator[Kernel]:
+    """A kernel that asks before each action and stops actions after half a second."""
+    env = kernel_env(_model_server_session.url, CODEACT_APPROVAL="ask", CODEACT_STEP_TIMEOUT="0.5")
+    with running_kernel(jupyter_path, env) as running:
+        yield running
+
+
+def test_approval_asks_through_stdin(
+    strict_kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    _, client = strict_kernel
+    prompts: list[str] = []
+
+    def answer(answers: list[str]) -> Any:
+        def reply(request: dict[str, Any]) -> str:
+            prompts.append(request["content"]["prompt"])
+            return answers.pop(0)
+
+        return reply
+
+    model_server.script(text("```python\napproved = 1\n```"), text("Done."))
+    assert execute(client, "set approved", on_stdin=answer(["y"])).status == "ok"
+    assert execute(client, "print(approved)").stdout == "1\n"
+    assert "Run step 1?" in prompts[0]
+
+    model_server.script(text("```python\ndeclined = 1\n```"), text("Understood, skipped."))
+    assert execute(client, "set declined", on_stdin=answer(["n"])).status == "ok"
+    assert "declined to run" in user_messages(model_server.requests[-1])[-1]
+    assert (
+        execute(client, "'declined' in dir()").of_type("execute_result")[0]["content"]["data"][
+            "text/plain"
+        ]
+        == "False"
+    )
+
+    model_server.script(text("```python\nnever = 1\n```"))
+    unattended = execute(client, "set never")
+    assert unattended.status == "error"
+    assert unattended.content["ename"] == "ApprovalUnavailable"
+
+
+def test_step_timeout_interrupts_the_action_and_tells_the_model(
+    strict_kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    _, client = strict_kernel
+    model_server.script(
+        text("```python\nimport time\ntime.sleep(20)\n```"), text("It took too long; stopping.")
+    )
+    result = execute(client, "sleep a long time", on_stdin=lambda _: "y")
+    assert result.status == "ok"
+    assert result.seconds < 10
+    assert "step_timeout" in user_messages(model_server.requests[1])[-1]

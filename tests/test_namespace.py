@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from IPython.core.interactiveshell import InteractiveShell
 
 from codeact_kernel.namespace import (
     looks_like_key,
@@ -141,6 +142,10 @@ def test_functions_show_signature_and_first_doc_line() -> None:
     )
     assert lines["fetch"] == "async def fetch(url, /, *args, timeout=None, **kwargs)"
     assert lines["sqrt"].startswith("def sqrt(x, /)  # Return the square root of x")
+    # Builtins: the bound `$module` parameter and a lone `/` are dropped.
+    assert lines_of({"print": print})["print"].startswith(
+        "def print(*args, sep=' ', end='\\n', file=None, flush=False)  # "
+    )
     assert lines["f"] == "def f(x)  # <lambda>"
 
 
@@ -164,6 +169,18 @@ def test_modules_as_imports_first() -> None:
     assert summary[3] == "x: int = 1"
 
 
+def test_container_subclasses_show_their_size() -> None:
+    from collections import Counter, OrderedDict, namedtuple
+
+    point = namedtuple("point", "x y")
+    lines = lines_of({"c": Counter("aab"), "o": OrderedDict(a=1), "p": point(1, 2)})
+    assert lines == {
+        "c": "c: collections.Counter  # len 2",
+        "o": "o: collections.OrderedDict  # len 1",
+        "p": "p: test_namespace.point  # len 2",
+    }
+
+
 def test_library_types_are_named_by_their_public_module() -> None:
     assert lines_of({"ts": pd.Timestamp("2024-01-01")})["ts"] == "ts: pandas.Timestamp"
 
@@ -176,7 +193,7 @@ def test_empty_namespace() -> None:
 
 
 def test_ipython_names_are_skipped() -> None:
-    ns = dict.fromkeys(
+    ns: dict[str, object] = dict.fromkeys(
         ["In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "_i7", "_7", "_oh", "_ih", "_dh"],
         1,
     )
@@ -193,11 +210,8 @@ def test_hidden_names_are_skipped_until_reassigned() -> None:
     assert set(lines_of(ns, hidden={"helper": marker, "other": 99})) == {"other", "x"}
 
 
-def test_real_ipython_namespace() -> None:
-    from IPython.testing.globalipapp import start_ipython
-
-    shell = start_ipython()
-    assert shell is not None
+def test_real_ipython_namespace(ipython: InteractiveShell) -> None:
+    shell = ipython
     shell.run_cell("data = [1, 2]\n!true")
     lines = lines_of(shell.user_ns, hidden=shell.user_ns_hidden)
     assert lines["data"] == "data: list = [1, 2]"
@@ -334,7 +348,7 @@ class HostileClass(metaclass=HostileMeta):
     pass
 
 
-class HostileList(list):  # type: ignore[type-arg]
+class HostileList(list[int]):
     __module__ = "__main__"
 
     def __len__(self) -> int:
@@ -382,7 +396,7 @@ def test_hostile_objects_do_not_break_the_summary() -> None:
     lines = lines_of(ns)
     assert lines["h"] == "h: Hostile"
     assert lines["HC"].startswith("HC: ") or lines["HC"].startswith("class HC")
-    assert lines["hl"] == "hl: HostileList"
+    assert lines["hl"] == "hl: HostileList  # len 2"
     assert lines["hf"].startswith("hf: ")
     assert lines["fn"].startswith("def fn(")
     assert lines["after"] == "after: int = 1"

@@ -387,3 +387,20 @@ def test_loopback_server_error(model_server: ScriptedModelServer) -> None:
     outcome = drive(loopback(model_server, max_retries=1))
     assert isinstance(outcome.error, ServerError)
     assert "HTTP 500: Internal" in str(outcome.error)
+
+
+def test_loopback_context_and_refused(model_server: ScriptedModelServer) -> None:
+    model_server.script(error(400, "prompt is too long: 210000 tokens > 200000 maximum"))
+    too_long = drive(loopback(model_server))
+    assert isinstance(too_long.error, ContextTooLong)
+    with ScriptedModelServer() as gone:
+        root = gone.root
+    refused = drive(provider(root, max_retries=0))
+    assert isinstance(refused.error, ConnectionFailed)
+    assert root in str(refused.error)
+
+
+def test_loopback_without_usage_estimates(model_server: ScriptedModelServer) -> None:
+    model_server.script(text("abcdefgh", usage=None))
+    outcome = drive(loopback(model_server))
+    assert outcome.usage == [Usage(5, 2, estimated=True)]

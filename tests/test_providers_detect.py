@@ -1,4 +1,4 @@
-"""Choosing a model when CODEACT_MODEL is unset."""
+"""Choosing a model when CODEACT_MODEL is unset, and building each provider by name."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import pytest
 from model_server import ScriptedModelServer
 
 from codeact_kernel.errors import ConfigurationError
+from codeact_kernel.providers import Model, ProviderFactory, create_model, register
+from codeact_kernel.providers.anthropic import AnthropicProvider
 from codeact_kernel.providers.detect import detect_default_model
+from codeact_kernel.providers.ollama import OllamaProvider
+from codeact_kernel.providers.openai import OpenAIProvider
+from codeact_kernel.settings import resolve
 
 
 def no_network(request: httpx.Request) -> httpx.Response:
@@ -78,3 +83,26 @@ def test_nothing_configured_shows_setup_examples() -> None:
     for example in ("CODEACT_MODEL=openai:", "CODEACT_MODEL=anthropic:", "CODEACT_MODEL=ollama:"):
         assert example in message
     assert "CODEACT_BASE_URL=http://localhost:8000/v1" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "factory", "expected"),
+    [
+        ("openai:gpt-x", OpenAIProvider, "https://api.openai.com/v1"),
+        ("anthropic:claude-x", AnthropicProvider, "https://api.anthropic.com"),
+        ("ollama:qwen2.5-coder:7b", OllamaProvider, "http://localhost:11434"),
+    ],
+)
+def test_every_provider_builds_through_the_registry(
+    name: str, factory: ProviderFactory, expected: str
+) -> None:
+    register(name.partition(":")[0], factory)
+    settings = resolve(environ={"CODEACT_MODEL": name, "CODEACT_API_KEY": "k" * 20})
+
+    async def build() -> Model:
+        async with httpx.AsyncClient() as client:
+            return create_model(settings, client)
+
+    model = asyncio.run(build())
+    assert model.name == name
+    assert model.endpoint == expected

@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from model_server import ScriptedModelServer, text
 
-from codeact_kernel.errors import ConfigurationError, ProviderTimeout, ServerError
+from codeact_kernel.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    ProviderTimeout,
+    ServerError,
+)
 from codeact_kernel.providers.base import ProviderConfig
 from codeact_kernel.providers.http import (
     Endpoint,
@@ -126,3 +131,21 @@ def test_idle_timeout_mid_stream_over_real_http(model_server: ScriptedModelServe
     assert outcome.text == "sl"
     assert isinstance(outcome.error, ProviderTimeout)
     assert "stalled" in str(outcome.error) or "sent nothing" in str(outcome.error)
+
+
+@pytest.mark.parametrize(
+    ("status", "source", "expected"),
+    [
+        (401, "OPENAI_API_KEY", "rejected the API key from OPENAI_API_KEY (401: no)"),
+        (401, None, "rejected the configured API key (401: no)"),
+        (403, "CODEACT_API_KEY", "refused access with the API key from CODEACT_API_KEY (403: no)"),
+    ],
+)
+def test_authentication_wording(status: int, source: str | None, expected: str) -> None:
+    config = ProviderConfig("m", base_url="http://h/v1", api_key="k" * 20, api_key_source=source)
+    outcome = drive(
+        lambda client: OpenAIProvider(config, client),
+        lambda request: httpx.Response(status, json={"error": {"message": "no"}}),
+    )
+    assert isinstance(outcome.error, AuthenticationFailed)
+    assert expected in str(outcome.error)

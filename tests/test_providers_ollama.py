@@ -280,3 +280,14 @@ def test_loopback_missing_model_and_listing(model_server: ScriptedModelServer) -
             return await loopback(model_server)(client).list_models()
 
     assert asyncio.run(listing()) == ["llama3.2:latest", "qwen2.5-coder:7b"]
+
+
+def test_loopback_context_and_refused(model_server: ScriptedModelServer) -> None:
+    model_server.script(error(400, "the input length exceeds the context length"))
+    too_long = drive(loopback(model_server))
+    assert isinstance(too_long.error, ContextTooLong)
+    with ScriptedModelServer() as gone:
+        root = gone.root
+    refused = drive(provider(root, max_retries=0))
+    assert isinstance(refused.error, ConnectionFailed)
+    assert "Is Ollama running?" in str(refused.error)

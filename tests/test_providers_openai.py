@@ -514,3 +514,16 @@ def test_loopback_connection_refused() -> None:
     outcome = drive(provider(url, max_retries=0))
     assert isinstance(outcome.error, ConnectionFailed)
     assert url in str(outcome.error)
+
+
+def test_loopback_context_length(model_server: ScriptedModelServer) -> None:
+    model_server.script(
+        error(
+            400,
+            "This model's maximum context length is 8192 tokens.",
+            code="context_length_exceeded",
+        )
+    )
+    outcome = drive(loopback(model_server))
+    assert isinstance(outcome.error, ContextTooLong)
+    assert len(model_server.requests) == 1

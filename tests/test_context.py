@@ -1,0 +1,364 @@
+"""The messages sent to the model: prompt, memory, budget, and no secrets."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codeact_kernel.context import REDACTED, build_messages, redact, system_prompt
+from codeact_kernel.events import Observation, Step, Turn
+from codeact_kernel.namespace import secret_values, summarize_namespace
+from codeact_kernel.providers.base import Message, estimate_tokens
+
+OPENAI_KEY = "sk-abc123def456ghi789jkl012mno345"
+
+
+def observed(number: int, text: str, code: str, output: str, **kw: Any) -> Step:
+    return Step(number, text, code, Observation(output, ok=True, **kw))
+
+
+def build(**overrides: Any) -> list[Message]:
+    args: dict[str, Any] = {
+        "request": "plot it",
+        "history": (),
+        "current": (),
+        "user_cells": (),
+        "namespace": "x: int = 1",
+        "action_format": "markdown",
+        "budget_tokens": 100_000,
+    }
+    args.update(overrides)
+    return build_messages(**args)
+
+
+def roles(messages: list[Message]) -> list[str]:
+    return [m.role for m in messages]
+
+
+def tokens(messages: list[Message]) -> int:
+    return sum(estimate_tokens(m.content) + 4 for m in messages)
+
+
+# --- system prompt -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action_format", "marker"), [("markdown", "```python"), ("execute", "<execute>")]
+)
+def test_system_prompt_per_format(action_format: str, marker: str) -> None:
+    prompt = system_prompt(action_format, "df: pandas.DataFrame  # shape (3, 2)")
+    assert marker in prompt
+    assert "Observation:" in prompt
+    assert "df: pandas.DataFrame  # shape (3, 2)" in prompt
+    assert "{{" not in prompt
+    assert "## Tools" not in prompt
+    assert "\n\n\n" not in prompt
+
+
+def test_system_prompt_with_tools_and_empty_namespace() -> None:
+    prompt = system_prompt("markdown", "", tools="def search(query: str) -> list[str]: ...")
+    assert "## Tools" in prompt
+    assert "def search(query: str) -> list[str]: ..." in prompt
+    assert "# (nothing defined yet)" in prompt
+
+
+def test_placeholders_in_the_namespace_are_not_filled() -> None:
+    prompt = system_prompt("markdown", "s: str = '{{tools}}'", tools="TOOLS")
+    assert "s: str = '{{tools}}'" in prompt
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError, match="xml"):
+        system_prompt("xml", "")
+
+
+# --- conversation ---------------------------------------------------------------------
+
+
+def test_first_request() -> None:
+    messages = build()
+    assert roles(messages) == ["system", "user"]
+    assert messages[0].content == system_prompt("markdown", "x: int = 1")
+    assert messages[1].content == "plot it"
+
+
+def test_history_then_current_request_and_steps() -> None:
+    first = Turn(
+        "load sales.csv",
+        [
+            observed(1, "Loading.\n```python\ndf = load()\n```", "df = load()", "[ok]"),
+            Step(2, "Loaded 3 rows."),
+        ],
+        user_cells=("import pandas as pd",),
+        final="Loaded 3 rows.",
+    )
+    current = [observed(1, "```python\ndf.plot()\n```", "df.plot()", "[image shown]")]
+    messages = build(history=[first], current=current, user_cells=["df = df.dropna()"])
+    assert roles(messages) == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert messages[1].content == (
+        "Before this request I ran these cells myself, in this order:\n\n"
+        "```python\nimport pandas as pd\n```\n\nload sales.csv"
+    )
+    assert messages[2].content == "Loading.\n```python\ndf = load()\n```"
+    assert messages[3].content == "Observation:\n[ok]"
+    # The last step of a finished turn is its final answer; it is not repeated.
+    assert messages[4].content == "Loaded 3 rows."
+    assert messages[5].content.endswith("```python\ndf = df.dropna()\n```\n\nplot it")
+    assert messages[6].content == "```python\ndf.plot()\n```"
+    assert messages[7].content == "Observation:\n[image shown]"
+
+
+def test_final_answer_without_steps_is_added() -> None:
+    messages = build(history=[Turn("what is CodeAct?", final="A way to act with code.")])
+    assert [m.content for m in messages[1:3]] == ["what is CodeAct?", "A way to act with code."]
+
+
+def test_failed_and_interrupted_turns_say_so() -> None:
+    failed = Turn(
+        "fit a model",
+        [observed(1, "<execute>fit()</execute>", "fit()", "Traceback …")],
+        error="3 actions in a row failed",
+    )
+    interrupted = Turn(
+        "train it",
+        [observed(1, "<execute>train()</execute>", "train()", "epoch 1"), Step(2, "Next I'll")],
+    )
+    messages = build(history=[failed, interrupted])
+    assert roles(messages) == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert messages[3].content == (
+        "Observation:\nTraceback …\n\n"
+        "[This request ended without a final answer: 3 actions in a row failed]\n\ntrain it"
+    )
+    # The half-written answer cut by the interrupt never ran: it is left out.
+    assert "Next I'll" not in "".join(m.content for m in messages)
+    assert messages[5].content == (
+        "Observation:\nepoch 1\n\n[This request ended without a final answer: it was "
+        "interrupted]\n\nplot it"
+    )
+
+
+def test_unclosed_execute_is_closed_in_the_history() -> None:
+    step = observed(1, "Counting.\n<execute>\nlen(df)", "len(df)", "Out[2]: 3")
+    messages = build(current=[step], action_format="execute")
+    assert messages[2].content == "Counting.\n<execute>\nlen(df)\n</execute>"
+
+
+def test_step_that_did_not_run() -> None:
+    step = Step(1, "```python\nx = 1\n```", "x = 1", error="approval is 'ask' but …")
+    unrun = Step(2, "```python\ny = 1\n```", "y = 1")
+    messages = build(history=[Turn("do it", [step, unrun], error="no approval")])
+    assert messages[3].content == "Observation:\napproval is 'ask' but …"
+    assert messages[5].content.startswith("Observation:\n[This action did not run.]")
+
+
+def test_user_cells_are_fenced_safely() -> None:
+    cells = ["s = '```'", "  \n", "print(s)\n"]
+    content = build(user_cells=cells)[1].content
+    assert "````python\ns = '```'\n````" in content
+    assert "```python\nprint(s)\n```" in content
+    assert content.count("```python") == 2
+
+
+def test_roles_alternate_whatever_the_history() -> None:
+    history = [
+        Turn("a", error="endpoint down"),
+        Turn("b", final="B"),
+        Turn("c", [observed(1, "x", "x", "1")]),
+        Turn("d", [Step(1, "partial")]),
+    ]
+    messages = build(history=history, current=[observed(1, "y", "y", "2")])
+    assert messages[0].role == "system"
+    assert all(a.role != b.role for a, b in itertools.pairwise(messages[1:]))
+    assert messages[1].role == "user" and messages[-1].role == "user"
+
+
+def test_images_go_only_to_vision_models_and_only_for_the_current_request() -> None:
+    old = Turn("plot", [observed(1, "p", "p", "[image]", images=("OLD",))], final=None)
+    step = observed(1, "p", "p", "[image]", images=("NEW",))
+    plain = build(history=[old], current=[step])
+    assert all(m.images == () for m in plain)
+    vision = build(history=[old], current=[step], vision=True)
+    assert [m.images for m in vision if m.images] == [("NEW",)]
+
+
+# --- budget ---------------------------------------------------------------------------
+
+
+def big_turn(i: int, size: int = 4000) -> Turn:
+    return Turn(
+        f"request {i}",
+        [observed(1, f"step {i}", "code", "o" * size), Step(2, f"answer {i}")],
+        final=f"answer {i}",
+    )
+
+
+def test_oldest_turns_are_dropped_first() -> None:
+    history = [big_turn(i) for i in range(6)]
+    full = build(history=history)
+    budget = tokens(full) - 1500  # each turn is about 1,000 tokens: two must go
+    messages = build(history=history, budget_tokens=budget)
+    text = "\n".join(m.content for m in messages)
+    assert "request 0" not in text and "request 1" not in text
+    assert all(f"request {i}" in text for i in range(2, 6))
+    assert "[2 earlier request(s) of this session are left out" in messages[1].content
+    assert messages[-1].content == "plot it"
+    assert tokens(messages) <= budget
+
+
+def test_latest_request_and_system_prompt_are_always_whole() -> None:
+    request = "please " * 5000
+    messages = build(request=request, history=[big_turn(0)], budget_tokens=100)
+    assert messages[0].content == system_prompt("markdown", "x: int = 1")
+    assert messages[-1].content.endswith(request)
+    assert "request 0" not in messages[-1].content
+
+
+def test_older_observations_shrink_before_the_latest() -> None:
+    current = [
+        observed(i, f"step {i}", "c", f"start{i}" + "o" * 8000 + f"end{i}") for i in (1, 2, 3)
+    ]
+    full = build(current=current)
+    budget = tokens(full) - 3000
+    messages = build(current=current, budget_tokens=budget)
+    observations = [m.content for m in messages if m.content.startswith("Observation:")]
+    latest = current[-1].observation
+    assert latest is not None
+    assert observations[-1] == "Observation:\n" + latest.text
+    assert "characters truncated" in observations[0]
+    assert observations[0].startswith("Observation:\nstart1") and observations[0].endswith("end1")
+    assert tokens(messages) <= budget
+
+
+def test_user_cells_shrink_after_observations_and_the_latest_observation_last() -> None:
+    current = [observed(1, "s", "c", "a" * 8000), observed(2, "s", "c", "b" * 8000)]
+    cells = ["cell = 1\n" + "#" * 8000]
+    messages = build(current=current, user_cells=cells, budget_tokens=1500)
+    contents = "\n".join(m.content for m in messages)
+    assert "cell = 1" in contents
+    assert contents.count("characters truncated") == 3
+    assert messages[-1].content.startswith("Observation:\nbbbb")
+
+
+def test_history_turns_go_before_current_observations_shrink() -> None:
+    current = [observed(1, "s", "c", "a" * 4000), observed(2, "s", "c", "b" * 4000)]
+    budget = tokens(build(current=current)) + 40  # no room for the turn, room for the note
+    messages = build(history=[big_turn(0, 400)], current=current, budget_tokens=budget)
+    contents = "\n".join(m.content for m in messages)
+    assert "request 0" not in contents
+    assert "truncated" not in contents
+
+
+@given(
+    sizes=st.lists(st.integers(0, 3000), max_size=6),
+    steps=st.lists(st.integers(0, 3000), max_size=4),
+    budget=st.integers(1, 6000),
+)
+def test_budget_properties(sizes: list[int], steps: list[int], budget: int) -> None:
+    history = [big_turn(i, size) for i, size in enumerate(sizes)]
+    current = [observed(i, "s", "c", "z" * size) for i, size in enumerate(steps)]
+    messages = build(history=history, current=current, budget_tokens=budget)
+    assert messages[0].content == system_prompt("markdown", "x: int = 1")
+    assert roles(messages)[1::2] == ["user"] * len(roles(messages)[1::2])
+    request_message = [m for m in messages if m.content.endswith("plot it")]
+    assert request_message and request_message[-1] is messages[-1 - 2 * len(current)]
+    # Everything that can be cut was cut before the budget is exceeded.
+    if tokens(messages) > budget:
+        assert not any(re.search(r"request \d", m.content) for m in messages[1:])
+        observations = [m.content for m in messages if m.content.startswith("Observation:")]
+        assert all(len(text) <= len("Observation:\n") + 200 + 50 for text in observations)
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+def test_secrets_never_reach_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEACT_API_KEY", "the-kernels-own-key-42")
+    ns = {
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "db_password": "hunter2",
+        "df": pd.DataFrame({"a": [1]}),
+    }
+    cells = [f'OPENAI_API_KEY = "{OPENAI_KEY}"\ndb_password = "hunter2"']
+    history = [
+        Turn(
+            "connect",
+            [
+                observed(1, "```python\nprint(db_password)\n```", "print(db_password)", "hunter2"),
+                observed(
+                    2, f"Using {OPENAI_KEY}", "x", "!env\nCODEACT_API_KEY=the-kernels-own-key-42"
+                ),
+            ],
+            user_cells=tuple(cells),
+            error="stopped",
+        )
+    ]
+    current = [observed(1, "```python\nos.environ\n```", "os.environ", f"{{'K': '{OPENAI_KEY}'}}")]
+    messages = build(
+        namespace=summarize_namespace(ns),
+        history=history,
+        current=current,
+        user_cells=cells,
+        secrets=secret_values(ns),
+    )
+    everything = "\n".join(m.content for m in messages)
+    for secret in (OPENAI_KEY, "hunter2", "the-kernels-own-key-42"):
+        assert secret not in everything
+    assert "OPENAI_API_KEY: str  # value hidden" in everything
+    assert f'db_password = "{REDACTED}"' in everything
+
+
+def test_secret_literals_in_cells_are_redacted_without_the_namespace() -> None:
+    cells = ['db_password = "hunter2"', "API_TOKEN: str = 'tok-123456'"]
+    content = build(user_cells=cells)[1].content
+    assert "hunter2" not in content and "tok-123456" not in content
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('db_password = "hunter2"', f'db_password = "{REDACTED}"'),
+        ("API_KEY: str = 'abc'", f"API_KEY: str = '{REDACTED}'"),
+        ("os.environ['GITHUB_TOKEN'] = \"t0k\"", f"os.environ['GITHUB_TOKEN'] = \"{REDACTED}\""),
+        ('connect(password="pw1", user="bob")', f'connect(password="{REDACTED}", user="bob")'),
+        ('{"api_key": "abc", "model": "m"}', f'{{"api_key": "{REDACTED}", "model": "m"}}'),
+        ('SECRET = """a\nb"""', f'SECRET = """{REDACTED}"""'),
+        ("OPENAI_API_KEY=xyz-123 HOME=/root", f"OPENAI_API_KEY={REDACTED} HOME=/root"),
+        ("note = \"password='p4ss'\"", f"note = \"password='{REDACTED}'\""),
+        ("postgres://me:s3cret@db/x", f"postgres://me:{REDACTED}@db/x"),
+        (f"key is {OPENAI_KEY}.", f"key is {REDACTED}."),
+        ("Authorization: Bearer abcdef0123456789", f"Authorization: {REDACTED}"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+            REDACTED,
+        ),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "connect(password=pw, user=name)",
+        'if password == "x": pass',
+        "{'Key': 'data/sales.csv', 'Size': 10}",
+        "key = 'region'",
+        "tokens = 512",
+        'print("hello world")',
+        "postgres://db.example.com/sales",
+        "password = ''",
+    ],
+)
+def test_redact_leaves_ordinary_text_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_redact_known_values_anywhere() -> None:
+    assert redact("the pass is hunter2, ok", ["hunter2", "abc"]) == f"the pass is {REDACTED}, ok"
