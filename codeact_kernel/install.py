@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+import ipykernel
 from jupyter_client.kernelspec import KernelSpecManager
 
 KERNEL_NAME = "codeact"
@@ -24,16 +26,15 @@ def kernel_json(python: str = sys.executable) -> dict[str, object]:
     }
 
 
-def install(
-    *, user: bool = False, prefix: str | None = None, name: str = KERNEL_NAME
-) -> str:
+def install(*, user: bool = False, prefix: str | None = None, name: str = KERNEL_NAME) -> str:
     """Install the kernelspec and return the directory it went to."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "kernel.json").write_text(json.dumps(kernel_json(), indent=2))
+        # The Python logos that ipykernel ships, so the launcher shows a familiar icon.
+        for logo in Path(ipykernel.__file__).parent.joinpath("resources").glob("logo-*.png"):
+            shutil.copy(logo, tmp)
         return str(
-            KernelSpecManager().install_kernel_spec(
-                tmp, kernel_name=name, user=user, prefix=prefix
-            )
+            KernelSpecManager().install_kernel_spec(tmp, kernel_name=name, user=user, prefix=prefix)
         )
 
 
