@@ -10,9 +10,8 @@ import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from IPython.core.interactiveshell import InteractiveShell
 
 from .agent import Agent
@@ -23,8 +22,10 @@ from .frontend import Frontend
 from .namespace import secret_values, summarize_namespace
 from .providers import create_model
 from .providers.base import Usage
-from .providers.detect import detect_default_model
 from .settings import CodeAct, Settings, resolve, with_detected_model
+
+if TYPE_CHECKING:  # httpx loads with the first request: kernel start stays fast
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class Session:
         """The HTTP client of the running event loop (a client cannot change loops)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
+            import httpx
+
             self._client = httpx.AsyncClient()
             self._client_loop = loop
         return self._client
@@ -84,6 +87,8 @@ class Session:
         """No model configured: pick one from the keys and local servers (once a session)."""
         environ = os.environ if self.environ is None else self.environ
         if self._detected is None:
+            from .providers.detect import detect_default_model
+
             self._detected = await detect_default_model(environ, self.client())
         return with_detected_model(settings, self._detected, environ)
 

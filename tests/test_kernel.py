@@ -417,3 +417,19 @@ def test_step_timeout_interrupts_the_action_and_tells_the_model(
     assert result.status == "ok"
     assert result.seconds < 10
     assert "step_timeout" in user_messages(model_server.requests[1])[-1]
+
+
+def test_config_files_are_honoured_below_the_environment(
+    jupyter_path: Path, model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "c.CodeAct.max_steps = 1\nc.CodeAct.model = 'openai:from-config'\n"
+    )
+    env = kernel_env(model_server.url, IPYTHONDIR=str(tmp_path / "ipython"))
+    with running_kernel(jupyter_path, env) as (_, client):
+        model_server.script(text("```python\nprint('one')\n```"))
+        result = execute(client, "print one, then keep going")
+        assert result.content["ename"] == "StepBudgetExhausted", "max_steps came from config"
+        assert model_server.requests[0]["body"]["model"] == "test-model", "environment wins"

@@ -8,12 +8,14 @@ one at run time (tests, notebooks).
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
 from ..settings import Settings
 from .base import Message, Model, ProviderConfig, ProviderFactory, TextDelta, Usage
+
+if TYPE_CHECKING:  # httpx loads only when a model is first used: kernel start stays fast
+    import httpx
 
 __all__ = [
     "Message",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-import httpx
+if TYPE_CHECKING:  # httpx loads only when a model is first used: kernel start stays fast
+    import httpx
 
 Role = Literal["system", "user", "assistant"]
 
