@@ -433,3 +433,41 @@ def test_config_files_are_honoured_below_the_environment(
         result = execute(client, "print one, then keep going")
         assert result.content["ename"] == "StepBudgetExhausted", "max_steps came from config"
         assert model_server.requests[0]["body"]["model"] == "test-model", "environment wins"
+
+
+def test_rate_limits_are_retried_with_visible_progress(
+    kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    _, client = kernel
+    model_server.script(error(429, "slow down", headers={"retry-after": "0"}), text("Made it."))
+    result = execute(client, "answer despite the rate limit")
+    assert result.status == "ok"
+    assert "Made it." in result.markdown
+    assert "rate-limited, retrying in" in result.everything()
+    assert len(model_server.requests) == 2
+
+
+def test_context_too_long_is_shrunk_and_retried_once(
+    kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    _, client = kernel
+    too_long = error(
+        400, "This model's maximum context length is 8 tokens", code="context_length_exceeded"
+    )
+    model_server.script(too_long, text("Short enough now."))
+    assert execute(client, "answer briefly").status == "ok"
+    model_server.reset()
+    model_server.script(too_long, too_long)
+    result = execute(client, "answer briefly again")
+    assert result.status == "error"
+    assert result.content["ename"] == "ContextTooLong"
+
+
+def test_a_cut_stream_keeps_the_partial_text(
+    kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    _, client = kernel
+    model_server.script(cut("Here is the first half of my ans"))
+    result = execute(client, "tell me something long")
+    assert result.status == "error" and result.content["ename"] == "StreamError"
+    assert "Here is the first half of my ans" in result.markdown
