@@ -15,3 +15,10 @@ def load_ipython_extension(ipython: Any) -> None:
     from .magics import register_magics
 
     register_magics(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext codeact_kernel`: removes the magics and stops their thread."""
+    from .magics import unregister_magics
+
+    unregister_magics(ipython)

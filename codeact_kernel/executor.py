@@ -132,7 +132,20 @@ def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
     original_publish = display_pub.publish
     original_clear = display_pub.clear_output
     original_format = displayhook.write_format_data
+    original_prompt = displayhook.write_output_prompt
     original_traceback = shell._showtraceback
+    # A terminal shell prints results and tracebacks to stdout; each is recorded once,
+    # as the result or the error, not again as a stream.
+    printing = False
+
+    @contextmanager
+    def recorded_already() -> Iterator[None]:
+        nonlocal printing
+        printing = True
+        try:
+            yield
+        finally:
+            printing = False
 
     def publish(
         data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any, **kw: Any
@@ -145,26 +158,39 @@ def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
         capture.clear()
         return original_clear(wait)
 
+    def write_output_prompt() -> Any:
+        with recorded_already():
+            return original_prompt()
+
     def write_format_data(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
-        capture.result(format_dict, md_dict, shell.execution_count)
-        return original_format(format_dict, md_dict)
+        # prompt_count is the number the user sees in Out[...].
+        capture.result(format_dict, md_dict, displayhook.prompt_count)
+        with recorded_already():
+            return original_format(format_dict, md_dict)
 
     def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> Any:
         capture.error(etype.__name__, str(evalue), list(stb))
-        return original_traceback(etype, evalue, stb)
+        with recorded_already():
+            return original_traceback(etype, evalue, stb)
+
+    def record(name: str, text: str) -> None:
+        if not printing:
+            capture.stream(name, text)
 
     stdout, stderr = sys.stdout, sys.stderr
     display_pub.publish = publish
     display_pub.clear_output = clear_output
     displayhook.write_format_data = write_format_data
+    displayhook.write_output_prompt = write_output_prompt
     shell._showtraceback = showtraceback  # type: ignore[method-assign]
-    sys.stdout = _Tee(stdout, lambda text: capture.stream("stdout", text))
-    sys.stderr = _Tee(stderr, lambda text: capture.stream("stderr", text))
+    sys.stdout = _Tee(stdout, lambda text: record("stdout", text))
+    sys.stderr = _Tee(stderr, lambda text: record("stderr", text))
     try:
         yield capture
     finally:
         sys.stdout, sys.stderr = stdout, stderr
         del display_pub.publish, display_pub.clear_output, displayhook.write_format_data
+        del displayhook.write_output_prompt
         del shell._showtraceback
 
 

@@ -2,56 +2,62 @@
 
 The decision is made on the text the user wrote (DESIGN.md §4), in this order:
 
-1. ``%%codeact`` as the first line forces natural language. The rest of that line is
-   returned as ``options``; the lines below it are the request.
-2. An empty or whitespace-only cell is code, and so is every cell that compiles as
-   Python (``ast.PyCF_ALLOW_TOP_LEVEL_AWAIT``, so top-level ``await`` counts). That
-   includes a cell holding only comments and a cell holding a single bare word:
-   ``help``, ``df`` or ``continue`` run as Python (a ``NameError`` or ``SyntaxError``
-   is what an IPython user expects), so a one-word request needs ``%%codeact``.
-   Prose that happens to be one valid identifier (e.g. Chinese without spaces or
-   punctuation) is code for the same reason.
+1. ``%%codeact`` as the first line (after blank lines, like any cell magic) forces
+   natural language: the rest of that line is ``options``, the lines below it are
+   the request.
+2. A blank cell is code, and so is every cell that compiles as Python, top-level
+   ``await`` included. So a cell of comments is code, and so is a single bare word:
+   ``help``, ``df``, ``continue`` run as Python (a ``NameError`` or ``SyntaxError``
+   is what an IPython user expects), and a one-word request needs ``%%codeact`` or
+   a second word. Prose that happens to be one identifier (Chinese or Japanese
+   without spaces or punctuation) is code for the same reason.
 3. A cell whose first line is a cell magic (``%%time``) is code, whatever follows.
-4. A cell that compiles after IPython's static input transforms is code — magics,
+4. A cell that compiles after IPython's static input transforms is code: magics,
    ``!shell``, ``x = !cmd``, help on one name (``df?``, ``np.mean??``, ``?df``),
    autocall escapes with a name (``/f a``, ``,f a``, ``;f a``), pasted ``>>>``
-   prompts — unless a transform swallowed prose. IPython turns
-   ``what is the mean of df?`` into ``%pinfo df``; a line ending in ``?`` that is
-   not help on a single name, or an escape not followed by a name (``% change``,
-   ``, and then``), sends the cell on to step 6 instead.
-5. With ``automagic=True`` (off by default in this kernel), a single-line cell that
-   IPython would run as an automagic stays code: ``load the sales data`` is
-   ``%load the sales data`` and ``time to plot`` is ``%time to plot``, exactly as
-   in stock IPython. A question (ending in ``?``) is not affected: IPython's help
-   transform claims it first. The test mirrors IPython's own checks, without the
-   namespace: a magic shadowed by a variable still counts as a magic, and the cell
-   then fails as a ``SyntaxError`` in IPython, which is what stock IPython shows too.
-6. Anything else does not compile. Each line is judged prose or code, and the cell
-   is natural language if prose wins:
+   prompts. Unless a transform swallowed prose: IPython reads
+   ``what is the mean of df?`` as ``%pinfo df``. A line of several words ending in
+   ``?`` is a question, and an escape not followed by a name (``% change``,
+   ``, and then``) is not IPython syntax; either sends the cell on to step 6.
+5. With ``automagic=True`` (off by default in this kernel) a single-line cell that
+   IPython would run as an automagic stays code, as in stock IPython:
+   ``load the sales data`` is ``%load the sales data``, ``time to plot`` is
+   ``%time to plot``. IPython's own conditions are mirrored (one line after the
+   static transforms, no ``name =``/``name,`` assignment, first word a line magic),
+   except that the namespace is not consulted: a magic shadowed by a variable still
+   counts, and IPython then reports a ``SyntaxError`` rather than asking the model.
+   Questions are unaffected: IPython's help transform claims them first.
+6. The cell does not compile. Each line is judged prose or code, and the cell is
+   natural language if prose wins.
 
-   - A line is **code** if it is explicit IPython syntax, a block header that would
-     compile with a body (``for x in items:``, ``else:``, ``if ready``), compiles on
-     its own, or shows more code signals than prose signals. Code signals: ``=``,
-     operators, calls and subscripts (``f(``, ``[``, ``{``), unbalanced brackets, a
-     trailing comma. Prose signals: two ordinary words side by side, which no Python
-     statement contains (``load the``, ``plot revenue``; keywords do not count, so
-     ``for x in y`` has none), a question mark ending a multi-word line, and
-     Markdown inline code (`` `df.sum()` ``). String literals and comments are left
-     out of the count, so ``print("hello world"`` is still code.
-   - A line with no signal either way is code when it starts with a statement
-     keyword (``import pandas as``, ``def f``) and prose otherwise (``Thanks!``,
-     ``what's in df?``, ``データを読み込んで。``).
-   - Blank lines, comments and lines inside triple-quoted strings are not counted;
+   - A line is **code** if it is explicit IPython syntax, the header of a block
+     (it compiles given a body: ``for x in items:``, ``else:``, ``if ready``), or
+     has more code signals than prose signals. **Code signals**: each ``=`` (and two
+     more for ``name =`` opening the line), each run of operators, each call or
+     subscript (``f(``, ``[``, ``{``), unbalanced brackets, an unclosed string, a
+     trailing comma. **Prose signals**: each pair of words or numbers side by side,
+     which no Python statement has (``load the``, ``top 10``; keywords do not count,
+     so ``for x in y`` has none), two for a question (several words ending in
+     ``?``), one for each Markdown inline code span. Ties go to prose. Strings,
+     comments, list markers (``1.``, ``-``) and Markdown emphasis are left out of
+     the count, so ``print("hello world"`` is code and ``- load data`` is prose.
+   - A line with no signal either way is code if it compiles on its own or starts
+     with a statement keyword (``import pandas as``, ``def f``, also Python 2's
+     ``print "hello"``), prose otherwise (``Thanks!``, ``what's in df``,
+     ``データを読み込んで。``).
+   - Blank lines, comments and the inside of triple-quoted strings are not counted;
      Markdown fences (````` ``` `````) count as prose.
-   - The cell is natural language when the first judged line is prose ending in
+   - The cell is natural language when its first judged line is prose ending in
      ``:`` or ``?`` (a request introducing pasted material: ``fix this:``), when
-     the last judged line is a prose question, when prose lines outnumber code
-     lines, or on a tie when the first judged line is prose. Otherwise it stays
-     code, so IPython raises its ``SyntaxError`` as usual (``x =``, ``def f(:``,
-     ``prnt(x``, a stray indent).
+     its last judged line is a prose question (``<code>`` then ``why does this
+     fail?``), when prose lines outnumber code lines, or on a tie when the first
+     judged line is prose. Otherwise it is code, and IPython raises its
+     ``SyntaxError`` as usual (``x =``, ``def f(:``, ``prnt(x``, a stray indent).
 
-Autocall (off by default in IPython) is not considered. Nothing is cached per cell;
-the common case, a cell that compiles, costs one ``compile`` call.
+Known limits, by design: a typo in a keyword reads as prose (``improt pandas``), and
+an equation with a word in front reads as code (``solve x^2 - 4 = 0``); ``%%codeact``
+settles either. Autocall (off by default in IPython) is not modelled. Nothing is
+cached per cell; a cell that compiles costs one ``compile`` call.
 """
 
 from __future__ import annotations
@@ -180,12 +186,12 @@ _WORD_CHAR = r"[^\s!-/:-@\[-^`{-~]"
 _TARGET = rf"%{{0,2}}(?!\d)(?:{_WORD_CHAR}|\*)+(?:\.(?!\d)(?:{_WORD_CHAR}|\*)+|\[-?\d+\])*"
 _EXPLICIT_IPYTHON = re.compile(
     rf"""
-      !                               # !shell, !!shell
+      !(?!=)                          # !shell, !!shell (`!=` is an operator)
     | %{{1,2}}[\w*.]                  # %magic, %%magic; "% change" is not one
     | [/,;][\w*.%]                    # autocall escapes followed by a name
     | \?{{1,2}}\s*(?:{_TARGET})?\s*\Z # ?obj, ??obj, and a bare ? (IPython's usage)
     | {_TARGET}\s*\?{{1,2}}\Z         # obj?, obj??; `np.mean ?` is a typo for it
-    | [\w.,\[\]\s]+=\s*[%!]           # x = %magic, x = !cmd
+    | [\w.,\[\]\s]+=\s*(?:%|!(?!=))    # x = %magic, x = !cmd
     """,
     re.VERBOSE,
 )
@@ -264,7 +270,7 @@ _EMPHASIS = re.compile(r"(?<![\w*])(\*\*?)(?=[^\s*])([^*]+?)(?<=[^\s*])\1(?![\w*
 
 # A word may hold apostrophes ("what's") and end in one ("users'").
 _TERM = re.compile(rf"(?!\d){_WORD_CHAR}(?:{_WORD_CHAR}|'(?={_WORD_CHAR}))*'?|\d[\w.]*")
-_FIRST_WORD = re.compile(rf"(?:{_WORD_CHAR})+")
+_WORD = re.compile(rf"{_WORD_CHAR}+")
 
 _ASSIGNMENT = re.compile(
     r"""\A[\w.\[\]"()*]+(?:\s*,\s*[\w.\[\]"()*]+)*\s*(?:[-+*/%&|^@]|//|\*\*|<<|>>)?=(?!=)"""
@@ -274,6 +280,9 @@ _OPERATORS = re.compile(r"[+*%<>|^&~@\\]+")
 _CALL = re.compile(r"[\w)\]]\(")
 _OPENERS = re.compile(r"[\[{]")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
+# Once closed strings are gone, a double quote or a quote that is not an apostrophe
+# opens a string that never ends: print("hello world)
+_UNCLOSED_QUOTE = re.compile(r"\"|(?<!\w)'")
 
 # Words that start a statement: keywords (but not `not`, `None`, `True`, `False`,
 # which also start English sentences), and Python 2's `print` and `exec`, so that
@@ -291,7 +300,9 @@ def _blank_string(match: re.Match[str]) -> str:
 def _strip_markup(line: str) -> tuple[str, int]:
     """The line without inline code, strings and comments; and how much inline code."""
     text, inline_code = _BACKTICKS.subn(" ", line)
-    text = _COMMENT.sub("", _STRING.sub('""', text))
+    # A string becomes `$`: no word, no quote, no operator, and it still keeps the
+    # words on either side apart.
+    text = _COMMENT.sub("", _STRING.sub("$", text))
     text = _LIST_MARKER.sub("", text)
     return _EMPHASIS.sub(r"\2", text), inline_code
 
@@ -318,9 +329,9 @@ def _is_prose(line: str) -> bool | None:
         return True
     if _EXPLICIT_IPYTHON.match(line):
         return False
-    if line.endswith(":") and _is_block_header(line):
-        return False
     text, inline_code = _strip_markup(line)
+    if text.rstrip().endswith(":") and _is_block_header(line):
+        return False  # checked first: `match command:` and `case x:` have word pairs
     prose = inline_code + _word_pairs(text)
     if _is_question(text):
         prose += 2
@@ -329,7 +340,7 @@ def _is_prose(line: str) -> bool | None:
         return prose >= code
     if _compiles(line) or _is_block_header(line):
         return False
-    first_word = _FIRST_WORD.match(text.lstrip())
+    first_word = _WORD.match(text.lstrip())
     return first_word is None or first_word.group() not in _STATEMENT_WORDS
 
 
@@ -337,7 +348,7 @@ def _is_question(text: str) -> bool:
     """A line of several words ending in `?` (a single chunk like `f(x)?` is not)."""
     if not text.rstrip().endswith("?"):
         return False
-    return sum(_FIRST_WORD.search(chunk) is not None for chunk in text.split()) > 1
+    return sum(_WORD.search(chunk) is not None for chunk in text.split()) > 1
 
 
 def _word_pairs(text: str) -> int:
@@ -365,10 +376,14 @@ def _code_signals(text: str) -> int:
         + len(_OPENERS.findall(text))
     )
     if _ASSIGNMENT.match(stripped):
-        signals += 1
+        # `name = …` opening a line is code, even when a broken quote after it
+        # leaves words side by side: s = 'it's a test'
+        signals += 2
     if stripped.endswith(","):
         signals += 1
     if not _balanced(text):
+        signals += 1
+    if _UNCLOSED_QUOTE.search(text):
         signals += 1
     return signals
 

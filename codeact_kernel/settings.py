@@ -151,6 +151,10 @@ def resolve(
                 break
     values = _validate(values)
     settings = Settings(**values, sources=sources)
+    if session and session.get("model"):
+        # The provider decides which key and URL variables apply: a model chosen for
+        # the session or a cell must not be sent another provider's key.
+        settings = settings.with_overrides(model=session["model"])
     settings = _provider_env(settings, environ)
     if session:
         settings = settings.with_overrides(**session)

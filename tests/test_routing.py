@@ -546,10 +546,12 @@ HELP_TARGET = st.one_of(
 )
 IPYTHON_LINE = st.one_of(
     st.builds(lambda n, a: f"%{n} {a}".rstrip(), IDENTIFIER, ARGUMENTS),
-    st.builds(lambda bang, a: bang + a, st.sampled_from(["!", "!!"]), ARGUMENTS),
+    st.builds(lambda bang, a: f"{bang}{a}", st.sampled_from(["!", "!!"]), ARGUMENTS)
+    # a line starting `!=` is Python's operator, not a shell escape
+    .filter(lambda line: not line.startswith("!=")),
     st.builds(lambda t, q: t + q, HELP_TARGET, st.sampled_from(["?", "??"])),
     st.builds(lambda t, q: q + t, DOTTED, st.sampled_from(["?", "??"])),
-    st.builds(lambda n, a: f"{n} = !{a}", IDENTIFIER, ARGUMENTS),
+    st.builds(lambda n, a: f"{n} = !{a}", IDENTIFIER, ARGUMENTS).filter(lambda s: "!=" not in s),
     st.builds(lambda n, m, a: f"{n} = %{m} {a}", IDENTIFIER, IDENTIFIER, ARGUMENTS),
     st.builds(lambda e, f, a: f"{e}{f} {a}", st.sampled_from("/,;"), IDENTIFIER, WORDS),
 )
@@ -576,6 +578,19 @@ def test_generated_ipython_is_code(chunks: list[str]) -> None:
     assert ipython_compiles(cell), "the generator made something IPython rejects"
     assert route_cell(cell).kind == "code"
     assert route_cell(cell, automagic=True).kind == "code"
+
+
+@settings(max_examples=300, deadline=None)
+@given(PYTHON, st.sampled_from(["(", "[", "{", ")", "]", ",", " +", " =", ":"]), st.data())
+def test_broken_python_stays_code(source: str, typo: str, data: st.DataObject) -> None:
+    # Valid Python with a stray bracket, operator or colon at the end of one line:
+    # IPython's SyntaxError is the answer, not the model.
+    lines = source.splitlines()
+    index = data.draw(st.integers(0, len(lines) - 1))
+    lines[index] += typo
+    cell = "\n".join(lines)
+    assume(not ipython_compiles(cell))
+    assert route_cell(cell).kind == "code"
 
 
 @settings(deadline=None)
