@@ -12,8 +12,9 @@ import asyncio
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, TextIO
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
@@ -177,21 +178,34 @@ def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
         if not printing:
             capture.stream(name, text)
 
-    stdout, stderr = sys.stdout, sys.stderr
-    display_pub.publish = publish
-    display_pub.clear_output = clear_output
-    displayhook.write_format_data = write_format_data
-    displayhook.write_output_prompt = write_output_prompt
-    shell._showtraceback = showtraceback  # type: ignore[method-assign]
-    sys.stdout = _Tee(stdout, lambda text: record("stdout", text))
-    sys.stderr = _Tee(stderr, lambda text: record("stderr", text))
-    try:
+    with ExitStack() as patches:
+        patches.enter_context(_patched(display_pub, "publish", publish))
+        patches.enter_context(_patched(display_pub, "clear_output", clear_output))
+        patches.enter_context(_patched(displayhook, "write_format_data", write_format_data))
+        patches.enter_context(_patched(displayhook, "write_output_prompt", write_output_prompt))
+        patches.enter_context(_patched(shell, "_showtraceback", showtraceback))
+        patches.enter_context(_patched(sys, "stdout", _Tee(sys.stdout, partial(record, "stdout"))))
+        patches.enter_context(_patched(sys, "stderr", _Tee(sys.stderr, partial(record, "stderr"))))
         yield capture
+
+
+@contextmanager
+def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """Set `owner.name` for the block, then restore exactly what was there before.
+
+    Methods are patched on the instance, so restoring means removing the instance
+    attribute again, unless the instance had one of its own to begin with.
+    """
+    missing = object()
+    before = vars(owner).get(name, missing) if hasattr(owner, "__dict__") else missing
+    setattr(owner, name, value)
+    try:
+        yield
     finally:
-        sys.stdout, sys.stderr = stdout, stderr
-        del display_pub.publish, display_pub.clear_output, displayhook.write_format_data
-        del displayhook.write_output_prompt
-        del shell._showtraceback
+        if before is missing:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, before)
 
 
 class ShellExecutor:
