@@ -21,7 +21,7 @@ from .interrupts import SigintRouter
 from .magics import register_magics
 from .options import USAGE, parse_cell_options
 from .render_inline import InlineFrontend
-from .routing import route_cell
+from .routing import Route, route_cell
 from .session import Session
 from .settings import CodeAct, Settings
 
@@ -57,7 +57,7 @@ class CodeActKernel(IPythonKernel):
         cell_id: str | None = None,
     ) -> dict[str, Any]:
         assert self.shell is not None
-        route = route_cell(code, automagic=bool(self.shell.automagic))
+        route = self._route(code)
         if route.kind == "code":
             reply: dict[str, Any] = await super().do_execute(
                 code,
@@ -75,10 +75,19 @@ class CodeActKernel(IPythonKernel):
             route.text, route.options, code, silent, store_history, allow_stdin, cell_id
         )
 
+    def _route(self, code: str) -> Route:
+        """Code or request? With automagic on, this shell's own magics count too."""
+        assert self.shell is not None
+        return route_cell(
+            code,
+            automagic=bool(self.shell.automagic),
+            line_magics=self.shell.magics_manager.magics["line"],
+        )
+
     def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
         """A console asks whether to run the input: a request in prose is complete."""
         assert self.shell is not None
-        if route_cell(code, automagic=bool(self.shell.automagic)).kind == "natural_language":
+        if self._route(code).kind == "natural_language":
             return {"status": "complete"}
         return dict(super().do_is_complete(code))
 

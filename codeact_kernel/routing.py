@@ -129,7 +129,6 @@ def route_cell(
 # --- %%codeact --------------------------------------------------------------------
 
 _CODEACT = "%%codeact"
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def _codeact_request(cell: str) -> Route | None:
@@ -141,8 +140,9 @@ def _codeact_request(cell: str) -> Route | None:
     rest = head[len(_CODEACT) :]
     if rest and not rest[0].isspace():
         return None  # `%%codeactx` or `%%codeact?`: some other magic, or help on ours
-    header, *body = _NEWLINE.split(rest, maxsplit=1)
-    return Route("natural_language", body[0] if body else "", header.strip())
+    # Lines end where str.splitlines says, as in IPython's own cell-magic split.
+    header = next(iter(rest.splitlines(keepends=True)), "")
+    return Route("natural_language", rest[len(header) :], header.strip())
 
 
 # --- compiling --------------------------------------------------------------------

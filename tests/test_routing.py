@@ -66,6 +66,7 @@ NATURAL_LANGUAGE = [
     "go on",
     "Thanks!",
     "Do the following:",
+    "Steps:\n- load the data\n- plot it",
     "Do the following:\n  x = 1\n  y = 2",
     "for each file in the folder:",
     "for each row in df, print the name",
@@ -581,10 +582,11 @@ def test_generated_ipython_is_code(chunks: list[str]) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(PYTHON, st.sampled_from(["(", "[", "{", ")", "]", ",", " +", " =", ":"]), st.data())
+@given(PYTHON, st.sampled_from(["(", "[", "{", ")", "]", ",", " +", " =", " *"]), st.data())
 def test_broken_python_stays_code(source: str, typo: str, data: st.DataObject) -> None:
-    # Valid Python with a stray bracket, operator or colon at the end of one line:
-    # IPython's SyntaxError is the answer, not the model.
+    # Valid Python with a stray bracket or operator at the end of one line: IPython's
+    # SyntaxError is the answer, not the model. (Not a stray colon: `x:` alone reads
+    # like the heading `Steps:`, and is left to the model.)
     lines = source.splitlines()
     index = data.draw(st.integers(0, len(lines) - 1))
     lines[index] += typo
