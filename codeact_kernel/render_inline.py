@@ -7,6 +7,7 @@ action's own outputs follow live. A one-line footer closes the request.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -110,10 +111,15 @@ class InlineFrontend:
                 "not run. Use a frontend with stdin, or `%codeact approval auto` to run "
                 "actions without review."
             )
-        answer = self.ask(f"Run step {step}? [y]es / [n]o (skip) / [s]top: ").strip().lower()
-        if answer in ("s", "stop"):
-            raise KeyboardInterrupt
-        return answer in ("", "y", "yes")
+        # Stopping is a cancellation, never a KeyboardInterrupt: this runs inside the
+        # request's task, and a KeyboardInterrupt leaving a task escapes the event loop.
+        try:
+            answer = self.ask(f"Run step {step}? [y]es / [n]o (skip) / [s]top: ")
+        except KeyboardInterrupt:
+            raise asyncio.CancelledError from None
+        if answer.strip().lower() in ("s", "stop"):
+            raise asyncio.CancelledError
+        return answer.strip().lower() in ("", "y", "yes")
 
     # --- display ------------------------------------------------------------------
 

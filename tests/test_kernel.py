@@ -400,10 +400,31 @@ def test_approval_asks_through_stdin(
         == "False"
     )
 
+    model_server.script(text("```python\nstopped = 1\n```"))
+    stopped = execute(client, "set stopped", on_stdin=answer(["s"]))
+    assert stopped.content["ename"] == "KeyboardInterrupt"
+    assert execute(client, "print('stopped' in dir())").stdout == "False\n"
+
     model_server.script(text("```python\nnever = 1\n```"))
     unattended = execute(client, "set never")
     assert unattended.status == "error"
     assert unattended.content["ename"] == "ApprovalUnavailable"
+
+
+def test_interrupt_while_asking_for_approval(
+    strict_kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    manager, client = strict_kernel
+    model_server.script(text("```python\nwaiting = 1\n```"))
+    client.execute("set waiting", allow_stdin=True)
+    client.get_stdin_msg(timeout=10)
+    interrupted = time.monotonic()
+    manager.interrupt_kernel()
+    reply = client.get_shell_msg(timeout=10)
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - interrupted < 1.0
+    assert manager.is_alive()
+    assert execute(client, "print('waiting' in dir())").stdout == "False\n"
 
 
 def test_step_timeout_interrupts_the_action_and_tells_the_model(
