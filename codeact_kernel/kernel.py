@@ -15,9 +15,11 @@ from ipykernel.ipkernel import IPythonKernel
 
 from . import __version__
 from .errors import CodeActError
+from .events import Turn
 from .executor import ShellExecutor
 from .frontend import Frontend
 from .interrupts import SigintRouter
+from .labcomm import LabBridge, LabFrontend
 from .magics import register_magics
 from .options import USAGE, parse_cell_options
 from .render_inline import InlineFrontend
@@ -25,6 +27,7 @@ from .routing import Route, route_cell
 from .session import Session
 from .settings import CodeAct, Settings
 
+REPLAYED = "[Answered earlier in this notebook; its code cells were re-run without the model.]"
 INTERRUPTED = "The request was interrupted; what happened so far is kept in the conversation."
 
 
@@ -43,7 +46,7 @@ class CodeActKernel(IPythonKernel):
         # Bare words belong to the model, not to magics (DESIGN.md §4).
         self.shell.automagic = self.codeact.settings().automagic
         register_magics(self.shell, self.codeact)
-        self.lab: Any = _lab_bridge(self)
+        self.lab = LabBridge(self)
 
     async def do_execute(
         self,
@@ -122,6 +125,8 @@ class CodeActKernel(IPythonKernel):
         try:
             with SigintRouter(loop) as router:
                 frontend = self._frontend(settings, router, allow_stdin, cell_id)
+                if self._replayed(frontend, raw, request):
+                    return self._ok_reply(count)
                 executor = ShellExecutor(
                     shell,
                     observation_chars=settings.observation_chars,
@@ -151,27 +156,36 @@ class CodeActKernel(IPythonKernel):
             self._restore_input()
         if outcome.error is not None:
             return self._error_reply(outcome.error, count)
-        return {
-            "status": "ok",
-            "execution_count": count,
-            "payload": [],
-            "user_expressions": {},
-        }
+        return self._ok_reply(count)
 
     def _frontend(
         self, settings: Settings, router: SigintRouter, allow_stdin: bool, cell_id: str | None
     ) -> Frontend:
-        if self.lab is not None and self.lab.connected:
-            frontend: Frontend = self.lab.frontend(
-                cell_id=cell_id, parent=self.get_parent("shell"), model=settings.model
-            )
-            return frontend
+        """The lab extension's frontend when the client that ran the cell has it, else inline."""
 
         def ask(prompt: str) -> str:
             with router.blocking():
                 return str(self.raw_input(prompt))
 
-        return InlineFrontend(settings.model, ask=ask if allow_stdin else None)
+        asker = ask if allow_stdin else None
+        lab = self.lab.frontend(
+            cell_id=cell_id, parent=self.get_parent("shell"), model=settings.model, ask=asker
+        )
+        return lab if lab is not None else InlineFrontend(settings.model, ask=asker)
+
+    def _replayed(self, frontend: Frontend, raw: str, request: str) -> bool:
+        """Run All after a restart: the extension re-runs the generated cells, not the model.
+
+        The request is remembered, so follow-ups know it; its actions reach the model as
+        the cells the user ran, since that is what re-running them is.
+        """
+        if not isinstance(frontend, LabFrontend) or frontend.replay(raw) is None:
+            return False
+        self.codeact.turns.append(Turn(request=request, final=REPLAYED))
+        return True
+
+    def _ok_reply(self, count: int) -> dict[str, Any]:
+        return {"status": "ok", "execution_count": count, "payload": [], "user_expressions": {}}
 
     def _error_reply(self, error: BaseException, count: int, show: bool = True) -> dict[str, Any]:
         ename, evalue = type(error).__name__, str(error)
@@ -197,12 +211,3 @@ class CodeActKernel(IPythonKernel):
 
 def _empty_request() -> CodeActError:
     return CodeActError(f"The %%codeact cell has no request below its first line.\n{USAGE}")
-
-
-def _lab_bridge(kernel: CodeActKernel) -> Any:
-    """The JupyterLab extension's comm bridge, when that part is installed."""
-    try:
-        from .labcomm import LabBridge
-    except ImportError:
-        return None
-    return LabBridge(kernel)

@@ -1,0 +1,439 @@
+"""The kernel side of the JupyterLab extension's comm (the schema is in docs/protocol.md).
+
+The extension opens a comm on target `codeact.lab` for every notebook connected to a
+codeact kernel. When a natural-language cell of that notebook runs, the kernel asks
+`LabBridge.frontend()` for a `LabFrontend`: the model's narrative and final answer stay
+inline in the prompt cell (composed from `InlineFrontend`, without code blocks), and each
+code action is announced over the comm so that the extension turns it into a real code
+cell below the prompt. The action's live outputs are ordinary IOPub messages of the
+prompt cell's request; the extension diverts those between `action_start` and
+`action_end` into the generated cell, so the kernel never forges parent headers.
+
+Questions that need an answer while a cell runs (approve this action? replay instead of
+asking the model?) go through the kernel's stdin channel, which ipykernel serves during
+an execution, announced by a comm message so the extension can answer them itself; in
+a frontend without the extension they are ordinary, readable input prompts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import __version__
+from .errors import ApprovalUnavailable
+from .events import (
+    ActionObserved,
+    ActionSkipped,
+    CodeAction,
+    Event,
+    Failed,
+    Finished,
+    Observation,
+    Progress,
+    RequestStarted,
+    StepStarted,
+    UsageReport,
+)
+from .frontend import Frontend
+
+TARGET = "codeact.lab"
+PROTOCOL = 1
+SUPPORTED_PROTOCOLS = frozenset({PROTOCOL})
+
+REPLAY_PROMPT = "CodeAct: replay the generated cells instead of asking the model? [replay/model]: "
+REPLAY_NOTE = (
+    "CodeAct · replayed without the model: the generated cells below re-run its actions. "
+    "Run this cell on its own to ask the model again."
+)
+
+Ask = Callable[[str], str]
+Publish = Callable[[Mapping[str, Any]], None]
+
+
+class Comm(Protocol):
+    """What the bridge needs of an ipykernel comm (and what the tests fake)."""
+
+    comm_id: str
+
+    def send(self, data: dict[str, Any]) -> None: ...
+
+    def close(self, data: dict[str, Any] | None = None) -> None: ...
+
+    def on_msg(self, callback: Callable[[dict[str, Any]], None] | None) -> None: ...
+
+    def on_close(self, callback: Callable[[dict[str, Any]], None] | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReplayedStep:
+    """A code action kept in the notebook from an earlier answer of a prompt cell."""
+
+    step: int
+    code: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ReplayOffer:
+    """Sent by the extension just before a prompt cell that has generated cells runs."""
+
+    cell_id: str
+    source: str
+    outputs: tuple[Mapping[str, Any], ...]
+    steps: tuple[ReplayedStep, ...]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A prompt cell answered from its generated cells instead of the model."""
+
+    request: str
+    steps: tuple[ReplayedStep, ...]
+
+
+@dataclass
+class Link:
+    """One open comm: one notebook connection (a JupyterLab kernel client session)."""
+
+    comm: Comm
+    session: str
+    protocol: int
+    extension: str
+    offers: dict[str, ReplayOffer] = field(default_factory=dict)
+    closed: bool = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        try:
+            self.comm.send(message)
+        except Exception:
+            # A comm the page dropped without closing it; the request goes on inline.
+            logging.getLogger(__name__).debug("codeact.lab comm send failed", exc_info=True)
+            self.closed = True
+
+
+class LabBridge:
+    """Registers the comm target and hands out a `LabFrontend` per prompt cell run."""
+
+    def __init__(
+        self,
+        kernel: Any,
+        *,
+        log: logging.Logger | None = None,
+        publish: Publish | None = None,
+    ) -> None:
+        self._log: logging.Logger = (
+            log or getattr(kernel, "log", None) or logging.getLogger(__name__)
+        )
+        self._publish = publish or publish_output
+        self._links: dict[str, Link] = {}
+        kernel.comm_manager.register_target(TARGET, self._open)
+
+    @property
+    def connected(self) -> bool:
+        """Whether any extension speaking a known protocol is connected."""
+        return any(not link.closed for link in self._links.values())
+
+    def link_for(self, parent: Mapping[str, Any]) -> Link | None:
+        """The comm of the client that sent `parent`: only it inserts the cells."""
+        session = (parent.get("header") or {}).get("session")
+        for link in reversed(list(self._links.values())):
+            if not link.closed and link.session == session:
+                return link
+        return None
+
+    def frontend(
+        self,
+        *,
+        cell_id: str | None,
+        parent: Mapping[str, Any],
+        model: str,
+        ask: Ask | None = None,
+        narrative: Frontend | None = None,
+    ) -> LabFrontend | None:
+        """A frontend for this run, or None when the client that ran it has no extension."""
+        link = self.link_for(parent)
+        if link is None or not cell_id:
+            return None
+        return LabFrontend(
+            link,
+            cell_id=cell_id,
+            model=model,
+            ask=ask,
+            narrative=narrative,
+            publish=self._publish,
+        )
+
+    # --- comm lifecycle ---------------------------------------------------------------
+
+    def _open(self, comm: Comm, msg: Mapping[str, Any]) -> None:
+        data = (msg.get("content") or {}).get("data") or {}
+        protocol = data.get("protocol") if isinstance(data, Mapping) else None
+        if not isinstance(protocol, int) or protocol not in SUPPORTED_PROTOCOLS:
+            self._log.warning(
+                "codeact: ignoring the JupyterLab extension (codeact-kernel-lab %s): it speaks "
+                "protocol %r, this kernel speaks %s. Install matching versions of "
+                "codeact-kernel and its extension; until then cells render inline.",
+                data.get("extension", "?") if isinstance(data, Mapping) else "?",
+                protocol,
+                " or ".join(str(p) for p in sorted(SUPPORTED_PROTOCOLS)),
+            )
+            comm.send(
+                {
+                    "type": "unsupported",
+                    "protocol": protocol,
+                    "supported": sorted(SUPPORTED_PROTOCOLS),
+                }
+            )
+            comm.close()
+            return
+        session = str((msg.get("header") or {}).get("session", ""))
+        link = Link(comm, session, protocol, str(data.get("extension", "")))
+        self._links[comm.comm_id] = link
+        comm.on_msg(lambda message: self._receive(link, message))
+        comm.on_close(lambda _message: self._close(comm.comm_id))
+        link.send({"type": "welcome", "protocol": protocol, "kernel": __version__})
+
+    def _close(self, comm_id: str) -> None:
+        link = self._links.pop(comm_id, None)
+        if link is not None:
+            link.closed = True
+
+    def _receive(self, link: Link, msg: Mapping[str, Any]) -> None:
+        data = (msg.get("content") or {}).get("data") or {}
+        kind = data.get("type") if isinstance(data, Mapping) else None
+        if kind == "replay_offer":
+            offer = _replay_offer(data)
+            if offer is not None:
+                link.offers[offer.cell_id] = offer
+                return
+        # Unknown types are newer minor additions: ignore them (docs/protocol.md).
+        self._log.debug("codeact: ignored lab message %r", kind)
+
+
+class LabFrontend:
+    """Renders one request for a notebook whose view has the extension.
+
+    The prompt cell gets the narrative (through `narrative`, by default an
+    `InlineFrontend` that leaves out code blocks); the extension gets one message per
+    phase and builds the generated cells from them.
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        cell_id: str,
+        model: str,
+        ask: Ask | None = None,
+        narrative: Frontend | None = None,
+        publish: Publish | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if narrative is None:
+            from .render_inline import InlineFrontend
+
+            narrative = InlineFrontend(model, ask=ask, show_code=False)
+        self.link = link
+        self.cell_id = cell_id
+        self.model = model
+        self.ask = ask
+        self.narrative = narrative
+        self.request_id = uuid.uuid4().hex
+        self._publish = publish or publish_output
+        self._clock = clock
+
+    # --- Frontend -------------------------------------------------------------------
+
+    def render(self, event: Event) -> None:
+        # Everything the prompt cell shows must fall outside an action's window
+        # (action_start .. action_end), or the extension would divert it into the
+        # generated cell: the narrative renders before a window opens, after it closes.
+        closes_window = isinstance(event, (ActionSkipped, ActionObserved))
+        if not closes_window:
+            self.narrative.render(event)
+        if isinstance(event, (CodeAction, ActionSkipped, ActionObserved)):
+            # ipykernel buffers stdout/stderr and sends them later; what was printed
+            # must be on IOPub before the window opens or closes around it.
+            _flush_streams()
+        self._announce(event)
+        if closes_window:
+            self.narrative.render(event)
+
+    def _announce(self, event: Event) -> None:
+        if isinstance(event, RequestStarted):
+            self._send("request_start", model=event.model or self.model, started=self._clock())
+        elif isinstance(event, StepStarted):
+            self._send("progress", step=event.step, state="thinking")
+        elif isinstance(event, Progress):
+            self._send("progress", step=event.step, state="thinking", message=event.message)
+        elif isinstance(event, UsageReport):
+            self._send(
+                "progress",
+                step=event.step,
+                tokens=event.request.total,
+                estimated=event.request.estimated,
+            )
+        elif isinstance(event, CodeAction):
+            self._send("action_start", step=event.step, code=event.code, model=self.model)
+        elif isinstance(event, ActionSkipped):
+            self._send(
+                "action_end",
+                step=event.step,
+                code=event.code,
+                model=self.model,
+                status="skipped",
+                outputs=[],
+                execution_count=None,
+                error_name=None,
+            )
+        elif isinstance(event, ActionObserved):
+            observation = event.observation
+            self._send(
+                "action_end",
+                step=event.step,
+                code=event.code,
+                model=self.model,
+                status=action_status(observation),
+                outputs=[dict(output) for output in observation.outputs],
+                execution_count=observation.execution_count,
+                error_name=observation.error_name,
+            )
+        elif isinstance(event, Finished):
+            self._send(
+                "request_end",
+                status="ok",
+                steps=event.steps,
+                tokens=event.usage.total,
+                seconds=round(event.seconds, 3),
+                error=None,
+            )
+        elif isinstance(event, Failed):
+            self._send(
+                "request_end",
+                status="error",
+                steps=event.steps,
+                tokens=event.usage.total,
+                seconds=round(event.seconds, 3),
+                error={"ename": type(event.error).__name__, "evalue": str(event.error)},
+            )
+
+    async def approve(self, step: int, code: str) -> bool:
+        if self.ask is None:
+            raise ApprovalUnavailable(
+                "approval is 'ask' but this notebook cannot take input, so the action was "
+                "not run. Run the cell from JupyterLab, or `%codeact approval auto` to run "
+                "actions without review."
+            )
+        prompt = f"Run step {step}? [y]es / [n]o (skip) / [s]top: "
+        self._send("approval_request", step=step, prompt=prompt)
+        # Stopping cancels the request's task; a KeyboardInterrupt leaving a task would
+        # escape the event loop (as in InlineFrontend.approve).
+        try:
+            answer = self.ask(prompt).strip().lower()
+        except KeyboardInterrupt:
+            raise asyncio.CancelledError from None
+        if answer in ("s", "stop"):
+            raise asyncio.CancelledError
+        return answer in ("", "y", "yes")
+
+    # --- replay ---------------------------------------------------------------------
+
+    def replay(self, source: str) -> Replay | None:
+        """Answer from the notebook instead of the model when the extension says so.
+
+        The extension offers a replay for a prompt cell that already has generated cells
+        and, once it has seen everything the user scheduled, answers `replay` when those
+        cells run in the same batch (Run All after a restart), `model` otherwise. Then
+        the prompt's earlier outputs are shown again and no model is called.
+        """
+        offer = self.link.offers.pop(self.cell_id, None)
+        if offer is None or offer.source != source or self.ask is None:
+            return None
+        self._send("replay_query", prompt=REPLAY_PROMPT)
+        if self.ask(REPLAY_PROMPT).strip().lower() != "replay":
+            return None
+        for output in offer.outputs:
+            if not _is_replay_note(output):
+                self._publish(output)
+        self._publish(
+            {
+                "output_type": "display_data",
+                "data": {"text/markdown": f"<sub>{REPLAY_NOTE}</sub>", "text/plain": REPLAY_NOTE},
+                "metadata": {"codeact": {"replay_note": True}},
+            }
+        )
+        return Replay(request=source, steps=offer.steps)
+
+    def _send(self, kind: str, **fields: Any) -> None:
+        self.link.send(
+            {"type": kind, "request_id": self.request_id, "cell_id": self.cell_id, **fields}
+        )
+
+
+def action_status(observation: Observation) -> str:
+    """The `status` of a generated cell: ok, error or interrupted."""
+    if observation.interrupted:
+        return "interrupted"
+    return "ok" if observation.ok else "error"
+
+
+def publish_output(output: Mapping[str, Any]) -> None:
+    """Show an nbformat output again in the current cell (used by replays)."""
+    from IPython.display import publish_display_data
+
+    kind = output.get("output_type")
+    if kind in ("display_data", "execute_result"):
+        data = {key: _text(value) for key, value in dict(output.get("data") or {}).items()}
+        publish_display_data(data=data, metadata=dict(output.get("metadata") or {}))
+    elif kind == "stream":
+        stream = sys.stderr if output.get("name") == "stderr" else sys.stdout
+        stream.write(_text(output.get("text", "")))
+        stream.flush()
+
+
+def _flush_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _text(value: Any) -> Any:
+    """nbformat allows multi-line strings as lists of lines."""
+    if isinstance(value, list) and all(isinstance(line, str) for line in value):
+        return "".join(value)
+    return value
+
+
+def _is_replay_note(output: Mapping[str, Any]) -> bool:
+    codeact = (output.get("metadata") or {}).get("codeact")
+    return isinstance(codeact, Mapping) and bool(codeact.get("replay_note"))
+
+
+def _replay_offer(data: Mapping[str, Any]) -> ReplayOffer | None:
+    cell_id, source = data.get("cell_id"), data.get("source")
+    outputs, steps = data.get("outputs", []), data.get("steps", [])
+    if not isinstance(cell_id, str) or not isinstance(source, str):
+        return None
+    if not isinstance(outputs, list) or not isinstance(steps, list):
+        return None
+    replayed = tuple(
+        ReplayedStep(int(s["step"]), str(s["code"]), str(s.get("status", "ok")))
+        for s in steps
+        if isinstance(s, Mapping) and isinstance(s.get("step"), int) and "code" in s
+    )
+    return ReplayOffer(
+        cell_id=cell_id,
+        source=source,
+        outputs=tuple(o for o in outputs if isinstance(o, Mapping)),
+        steps=replayed,
+    )
