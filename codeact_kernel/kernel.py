@@ -9,23 +9,22 @@ done is `ok`; budgets, provider and configuration errors and interrupts are `err
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipykernel.ipkernel import IPythonKernel
 
 from . import __version__
 from .errors import CodeActError
-from .events import Turn
-from .executor import ShellExecutor
-from .frontend import Frontend
-from .interrupts import SigintRouter
 from .labcomm import LabBridge, LabFrontend
 from .magics import register_magics
 from .options import USAGE, parse_cell_options
-from .render_inline import InlineFrontend
 from .routing import Route, route_cell
-from .session import Session
-from .settings import CodeAct, Settings
+from .settings import CodeAct, Settings, resolve
+
+if TYPE_CHECKING:
+    from .frontend import Frontend
+    from .interrupts import SigintRouter
+    from .session import Session
 
 REPLAYED = "[Answered earlier in this notebook; its code cells were re-run without the model.]"
 INTERRUPTED = "The request was interrupted; what happened so far is kept in the conversation."
@@ -42,11 +41,33 @@ class CodeActKernel(IPythonKernel):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         assert self.shell is not None
-        self.codeact = Session(self.shell, CodeAct(parent=self))
+        self.config_section = CodeAct(parent=self)
+        self._session: Session | None = None
+        self._cells_before_session: list[str] = []
         # Bare words belong to the model, not to magics (DESIGN.md §4).
-        self.shell.automagic = self.codeact.settings().automagic
-        register_magics(self.shell, self.codeact)
+        self.shell.automagic = resolve(self.config_section).automagic
+        register_magics(self.shell, lambda: self.codeact)
         self.lab = LabBridge(self)
+
+    @property
+    def codeact(self) -> Session:
+        """The CodeAct session, made on first use: the agent's modules and httpx load
+        with the first request, which keeps kernel start close to ipykernel's."""
+        if self._session is None:
+            from .session import Session
+
+            assert self.shell is not None
+            self._session = Session(self.shell, self.config_section)
+            for cell in self._cells_before_session:
+                self._session.record_user_cell(cell)
+            self._cells_before_session.clear()
+        return self._session
+
+    def _record_user_cell(self, code: str) -> None:
+        if self._session is None:
+            self._cells_before_session.append(code)
+        else:
+            self._session.record_user_cell(code)
 
     async def do_execute(
         self,
@@ -71,8 +92,8 @@ class CodeActKernel(IPythonKernel):
                 cell_meta=cell_meta,
                 cell_id=cell_id,
             )
-            if not silent:
-                self.codeact.record_user_cell(code)
+            if not silent and code.strip():
+                self._record_user_cell(code)
             return reply
         return await self._answer(
             route.text, route.options, code, silent, store_history, allow_stdin, cell_id
@@ -120,6 +141,9 @@ class CodeActKernel(IPythonKernel):
         except CodeActError as error:
             return self._error_reply(error, count)
 
+        from .executor import ShellExecutor
+        from .interrupts import SigintRouter
+
         loop = asyncio.get_running_loop()
         self._forward_input(allow_stdin)
         try:
@@ -162,6 +186,7 @@ class CodeActKernel(IPythonKernel):
         self, settings: Settings, router: SigintRouter, allow_stdin: bool, cell_id: str | None
     ) -> Frontend:
         """The lab extension's frontend when the client that ran the cell has it, else inline."""
+        from .render_inline import InlineFrontend
 
         def ask(prompt: str) -> str:
             with router.blocking():
@@ -181,6 +206,8 @@ class CodeActKernel(IPythonKernel):
         """
         if not isinstance(frontend, LabFrontend) or frontend.replay(raw) is None:
             return False
+        from .events import Turn
+
         self.codeact.turns.append(Turn(request=request, final=REPLAYED))
         return True
 

@@ -21,10 +21,14 @@ from .errors import CodeActError, ConfigurationError
 from .options import USAGE, parse_cell_options
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
     from .magic_runner import BackgroundLoop
     from .session import Session
+
+    SessionSource = Session | Callable[[], Session] | None
     from .settings import Settings
 
 E = TypeVar("E", bound=BaseException)
@@ -62,8 +66,9 @@ _ABOUT_CODEACT = re.compile(r"\s*(%%?codeact\b|%(re)?load_ext\s+codeact_kernel\b
 _registered: dict[InteractiveShell, CodeActMagics] = {}
 
 
-def register_magics(shell: InteractiveShell, session: Session | None = None) -> None:
-    """Register `%codeact`/`%%codeact` on `shell`, sharing `session` when given.
+def register_magics(shell: InteractiveShell, session: SessionSource = None) -> None:
+    """Register `%codeact`/`%%codeact` on `shell`, sharing `session` when given
+    (a session, or a function that makes the shared one when first needed).
 
     Registering again (`%load_ext` in the `codeact` kernel) changes nothing; a given
     session replaces the magic's own.
@@ -76,7 +81,7 @@ def register_magics(shell: InteractiveShell, session: Session | None = None) -> 
         )
         shell.events.register("post_run_cell", magics.record_cell)
     elif session is not None:
-        magics.adopt(session)
+        magics.adopt(session() if callable(session) else session)
 
 
 def unregister_magics(shell: InteractiveShell) -> None:
@@ -113,9 +118,11 @@ def shown_briefly(shell: InteractiveShell, error: E) -> E:
 class CodeActMagics:
     """The magics' state in one shell: the session (made on first use) and the loop."""
 
-    def __init__(self, shell: InteractiveShell, session: Session | None = None) -> None:
+    def __init__(self, shell: InteractiveShell, session: SessionSource = None) -> None:
         self.shell = shell
-        self._session = session
+        # The codeact kernel passes a callable: its session is made on first use.
+        self._make_session = session if callable(session) else None
+        self._session = None if callable(session) else session
         self.owns_session = session is None
         self._cells: list[str] = []
         self._loop: BackgroundLoop | None = None
@@ -125,6 +132,8 @@ class CodeActMagics:
 
     @property
     def session(self) -> Session:
+        if self._session is None and self._make_session is not None:
+            self._session = self._make_session()
         if self._session is None:
             from .session import Session
             from .settings import CodeAct
