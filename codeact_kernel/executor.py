@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol, TextIO
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
@@ -109,15 +108,21 @@ class Capture:
         return "".join(parts), tuple(images)
 
 
+# The recorder of the action running now. A `_Tee` can outlive its action (a logging
+# handler made in step 1 keeps it), so it records into whichever action is current.
+_recorders: list[Callable[[str, str], None]] = []
+
+
 class _Tee:
     """A stand-in for sys.stdout/sys.stderr that records writes and passes them on."""
 
-    def __init__(self, stream: TextIO, record: Callable[[str], None]) -> None:
+    def __init__(self, stream: TextIO, name: str) -> None:
         self._stream = stream
-        self._record = record
+        self._name = name
 
     def write(self, text: str) -> int:
-        self._record(text)
+        if _recorders:
+            _recorders[-1](self._name, text)
         return self._stream.write(text)
 
     def __getattr__(self, name: str) -> Any:
@@ -184,9 +189,13 @@ def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
         patches.enter_context(_patched(displayhook, "write_format_data", write_format_data))
         patches.enter_context(_patched(displayhook, "write_output_prompt", write_output_prompt))
         patches.enter_context(_patched(shell, "_showtraceback", showtraceback))
-        patches.enter_context(_patched(sys, "stdout", _Tee(sys.stdout, partial(record, "stdout"))))
-        patches.enter_context(_patched(sys, "stderr", _Tee(sys.stderr, partial(record, "stderr"))))
-        yield capture
+        patches.enter_context(_patched(sys, "stdout", _Tee(sys.stdout, "stdout")))
+        patches.enter_context(_patched(sys, "stderr", _Tee(sys.stderr, "stderr")))
+        _recorders.append(record)
+        try:
+            yield capture
+        finally:
+            _recorders.remove(record)
 
 
 @contextmanager
@@ -206,6 +215,21 @@ def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
             delattr(owner, name)
         else:
             setattr(owner, name, before)
+
+
+def _drain_payloads(shell: InteractiveShell) -> None:
+    """Take the action's payloads before they ride on the reply to the user's next cell.
+
+    A help page (`obj?`) is shown here instead; `set_next_input` (from `%load`) and
+    `ask_exit` are dropped: they would replace or end the user's own cells.
+    """
+    payloads = shell.payload_manager
+    if payloads is None:
+        return
+    for payload in payloads.read_payload():
+        if payload.get("source") == "page" and isinstance(payload.get("data"), dict):
+            shell.display_pub.publish(data=payload["data"])
+    payloads.clear_payload()
 
 
 class ShellExecutor:
@@ -232,6 +256,8 @@ class ShellExecutor:
         shell = self.shell
         count = shell.execution_count
         result: ExecutionResult | None = None
+        if self.router is not None:
+            self.router.interrupted = False
         with tee_outputs(shell) as capture, StepTimer(self.step_timeout) as timer:
             task = asyncio.ensure_future(self._run_cell(code))
             try:
@@ -247,9 +273,11 @@ class ShellExecutor:
                 # IPython's run_cell fires these; run_cell_async leaves them to the
                 # caller. Inline plots are flushed on post_execute.
                 shell.events.trigger("post_execute")
+                _drain_payloads(shell)
         if result is not None:
             shell.events.trigger("post_run_cell", result)
-        return self._observe(capture, result, count, timer.fired)
+        stopped = self.router is not None and self.router.interrupted
+        return self._observe(capture, result, count, timer.fired, stopped)
 
     async def _run_cell(self, code: str) -> ExecutionResult:
         preprocessing_error = None
@@ -272,7 +300,12 @@ class ShellExecutor:
             return result
 
     def _observe(
-        self, capture: Capture, result: ExecutionResult | None, count: int, timed_out: bool
+        self,
+        capture: Capture,
+        result: ExecutionResult | None,
+        count: int,
+        timed_out: bool,
+        stopped: bool = False,
     ) -> Observation:
         text, images = capture.text_for_model()
         error = None
@@ -280,8 +313,8 @@ class ShellExecutor:
             error = result.error_before_exec or result.error_in_exec
         # An async action swallows the cancellation of an interrupt into its
         # traceback; it still means the user asked to stop.
-        interrupted = not timed_out and isinstance(
-            error, (KeyboardInterrupt, asyncio.CancelledError)
+        interrupted = not timed_out and (
+            stopped or isinstance(error, (KeyboardInterrupt, asyncio.CancelledError))
         )
         if timed_out:
             text += (

@@ -73,6 +73,10 @@ class SigintRouter:
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         timed_out = StepTimer.consume()
+        if not timed_out:
+            # Remembered even when user code catches the KeyboardInterrupt (a `!sleep`,
+            # an `except KeyboardInterrupt: save()`): the request must stop all the same.
+            self.interrupted = True
         if self._blocking or in_user_code(frame):
             raise KeyboardInterrupt
         if timed_out:
@@ -81,7 +85,6 @@ class SigintRouter:
             if self._timeout_target is not None:
                 self._loop.call_soon_threadsafe(self._timeout_target.cancel)
             return
-        self.interrupted = True
         if self.task is not None:
             self._loop.call_soon_threadsafe(self.task.cancel)
 

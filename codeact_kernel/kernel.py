@@ -19,7 +19,7 @@ from .labcomm import LabBridge, LabFrontend
 from .magics import register_magics
 from .options import USAGE, parse_cell_options
 from .routing import Route, route_cell
-from .settings import CodeAct, Settings, resolve
+from .settings import CodeAct, Settings
 
 if TYPE_CHECKING:
     from .frontend import Frontend
@@ -45,7 +45,9 @@ class CodeActKernel(IPythonKernel):
         self._session: Session | None = None
         self._cells_before_session: list[str] = []
         # Bare words belong to the model, not to magics (DESIGN.md §4).
-        self.shell.automagic = resolve(self.config_section).automagic
+        # Read from the config only: a bad setting elsewhere must not stop the kernel
+        # from starting; the first request reports it.
+        self.shell.automagic = self.config_section.automagic
         register_magics(self.shell, lambda: self.codeact)
         self.lab = LabBridge(self)
 
@@ -95,9 +97,12 @@ class CodeActKernel(IPythonKernel):
             if not silent and code.strip():
                 self._record_user_cell(code)
             return reply
-        return await self._answer(
+        reply = await self._answer(
             route.text, route.options, code, silent, store_history, allow_stdin, cell_id
         )
+        if reply["status"] == "ok":
+            reply["user_expressions"] = self.shell.user_expressions(user_expressions or {})
+        return reply
 
     def _route(self, code: str) -> Route:
         """Code or request? With automagic on, this shell's own magics count too."""
@@ -167,6 +172,8 @@ class CodeActKernel(IPythonKernel):
                     )
                 )
                 router.task = task
+                if router.interrupted:
+                    task.cancel()
                 outcome = await task
         except (asyncio.CancelledError, KeyboardInterrupt):
             return self._interrupt_reply(count)

@@ -153,8 +153,12 @@ def resolve(
     settings = Settings(**values, sources=sources)
     if session and session.get("model"):
         # The provider decides which key and URL variables apply: a model chosen for
-        # the session or a cell must not be sent another provider's key.
+        # the session or a cell must not be sent another provider's key, nor go to
+        # another provider's URL from the config file.
+        configured_provider = settings.model.partition(":")[0]
         settings = settings.with_overrides(model=session["model"])
+        if settings.model.partition(":")[0] != configured_provider:
+            settings = dataclasses.replace(settings, api_key="", base_url="")
     settings = _provider_env(settings, environ)
     if session:
         settings = settings.with_overrides(**session)

@@ -100,3 +100,17 @@ def test_helpers() -> None:
     assert cut_middle("abc", 10) == "abc"
     cut = cut_middle("x" * 50 + "y" * 50, 20)
     assert cut.startswith("x" * 10) and cut.endswith("y" * 10)
+
+
+def test_output_through_a_stream_kept_from_an_earlier_action_is_observed(
+    shell: InteractiveShell,
+) -> None:
+    run(
+        shell,
+        "import logging, sys\n"
+        "kept_log = logging.getLogger('codeact-test-kept')\n"
+        "kept_log.addHandler(logging.StreamHandler(sys.stderr))\n"
+        "kept_log.propagate = False",
+    )
+    observation = run(shell, "kept_log.warning('seen in step two')")
+    assert "seen in step two" in observation.text

@@ -492,3 +492,46 @@ def test_a_cut_stream_keeps_the_partial_text(
     result = execute(client, "tell me something long")
     assert result.status == "error" and result.content["ename"] == "StreamError"
     assert "Here is the first half of my ans" in result.markdown
+
+
+def test_action_payloads_do_not_reach_the_users_next_cell(
+    kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    _, client = kernel
+    action = "get_ipython().set_next_input('overwritten!', replace=True)\nlen?"
+    model_server.script(text(f"```python\n{action}\n```"), text("Done."))
+    result = execute(client, "set the next input and show help on len")
+    assert result.status == "ok"
+    assert result.content["payload"] == []
+    assert "Return the number of items" in result.everything(), "the help page shows inline"
+    assert execute(client, "after = 1").content["payload"] == []
+
+
+def test_an_interrupt_caught_by_the_action_still_stops_the_request(
+    kernel: Kernel, model_server: ScriptedModelServer
+) -> None:
+    manager, client = kernel
+    code = (
+        "import time\ntry:\n    print('working', flush=True)\n    time.sleep(30)\n"
+        "except KeyboardInterrupt:\n    print('saved my work')"
+    )
+    model_server.script(text(f"```python\n{code}\n```"), text("Carrying on regardless."))
+    during, fired = interrupt_when(
+        manager, lambda ms: any("working" in m["content"].get("text", "") for m in ms)
+    )
+    result = execute(client, "work until stopped", during=during)
+    assert fired
+    assert result.content["ename"] == "KeyboardInterrupt"
+    assert "saved my work" in result.stdout
+    assert len(model_server.requests) == 1
+
+
+def test_a_bad_setting_is_reported_at_the_first_request_not_at_start(
+    jupyter_path: Path, model_server: ScriptedModelServer
+) -> None:
+    env = kernel_env(model_server.url, CODEACT_APPROVAL="never")
+    with running_kernel(jupyter_path, env) as (_, client):
+        assert execute(client, "print('started')").stdout == "started\n"
+        result = execute(client, "summarize the data")
+        assert result.content["ename"] == "ConfigurationError"
+        assert "approval must be auto or ask" in result.content["evalue"]
