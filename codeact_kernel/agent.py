@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from .actions import extract_code, stop_sequences
@@ -68,7 +68,7 @@ class Agent:
     tools: str = ""
     _budget: int = field(init=False, default=0)
 
-    async def run(self, turn: Turn, history: Sequence[Turn] = ()) -> AsyncIterator[Event]:
+    async def run(self, turn: Turn, history: Sequence[Turn] = ()) -> AsyncGenerator[Event, None]:
         """Answer `turn.request`, recording every step in `turn` as it happens."""
         started = time.monotonic()
         usage = Usage()

@@ -47,11 +47,15 @@ class SigintRouter:
         self.interrupted = False
 
     def __enter__(self) -> SigintRouter:
-        self._saved = signal.signal(signal.SIGINT, self._on_sigint)
+        # Signals reach the main thread only; in an ipykernel subshell (another thread)
+        # there is nothing to route, as for ipykernel's own async cells.
+        if threading.current_thread() is threading.main_thread():
+            self._saved = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._saved)
+        if self._saved is not None:
+            signal.signal(signal.SIGINT, self._saved)
 
     @contextmanager
     def blocking(self) -> Iterator[None]:

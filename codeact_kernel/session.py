@@ -7,6 +7,7 @@ request with the agent and feeds its events to a frontend.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -136,10 +137,12 @@ class Session:
         )
         error: CodeActError | None = None
         try:
-            async for event in agent.run(turn, history):
-                if isinstance(event, Failed):
-                    error = event.error
-                frontend.render(event)
+            # aclosing: if rendering fails, the model's stream is still closed.
+            async with contextlib.aclosing(agent.run(turn, history)) as events:
+                async for event in events:
+                    if isinstance(event, Failed):
+                        error = event.error
+                    frontend.render(event)
         except asyncio.CancelledError:
             turn.error = "interrupted by the user"
             raise
