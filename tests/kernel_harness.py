@@ -144,3 +144,26 @@ def execute(
             during(messages)
     assert reply is not None
     return Execution(reply, messages, time.monotonic() - started)
+
+
+def user_messages(request: dict[str, Any]) -> list[str]:
+    """The user-role texts of one logged model request."""
+    return [m["content"] for m in request["body"]["messages"] if m["role"] == "user"]
+
+
+Messages = list[dict[str, Any]]
+
+
+def interrupt_when(
+    manager: KernelManager, condition: Callable[[Messages], bool]
+) -> tuple[Callable[[Messages], None], list[float]]:
+    """An `execute(during=...)` hook that interrupts the kernel once `condition` holds,
+    and the list that receives the moment it did."""
+    fired: list[float] = []
+
+    def during(messages: Messages) -> None:
+        if not fired and condition(messages):
+            fired.append(time.monotonic())
+            manager.interrupt_kernel()
+
+    return during, fired

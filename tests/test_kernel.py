@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
-from kernel_harness import TEST_KEY, execute, install_kernelspec, kernel_env, running_kernel
+from kernel_harness import (
+    TEST_KEY,
+    execute,
+    install_kernelspec,
+    interrupt_when,
+    kernel_env,
+    running_kernel,
+    user_messages,
+)
 from model_server import ScriptedModelServer, cut, error, hang, text
 
 Kernel = tuple[KernelManager, BlockingKernelClient]
@@ -26,10 +34,6 @@ def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def kernel(jupyter_path: Path, _model_server_session: ScriptedModelServer) -> Iterator[Kernel]:
     with running_kernel(jupyter_path, kernel_env(_model_server_session.url)) as running:
         yield running
-
-
-def user_messages(request: dict[str, Any]) -> list[str]:
-    return [m["content"] for m in request["body"]["messages"] if m["role"] == "user"]
 
 
 def all_text(request: dict[str, Any]) -> str:
@@ -225,17 +229,6 @@ def test_codeact_magic_header_forces_natural_language(
 
 
 # --- 5. interrupts ------------------------------------------------------------------
-
-
-def interrupt_when(manager: KernelManager, condition: Any) -> Any:
-    fired: list[float] = []
-
-    def during(messages: list[dict[str, Any]]) -> None:
-        if not fired and condition(messages):
-            fired.append(time.monotonic())
-            manager.interrupt_kernel()
-
-    return during, fired
 
 
 def test_interrupt_while_streaming_many_times(

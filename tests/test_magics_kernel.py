@@ -19,7 +19,15 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
-from kernel_harness import TEST_KEY, execute, install_kernelspec, kernel_env, running_kernel
+from kernel_harness import (
+    TEST_KEY,
+    execute,
+    install_kernelspec,
+    interrupt_when,
+    kernel_env,
+    running_kernel,
+    user_messages,
+)
 from model_server import ScriptedModelServer, error, hang, text
 
 Kernel = tuple[KernelManager, BlockingKernelClient]
@@ -73,21 +81,6 @@ def kernel(
         loaded = execute(client, "%load_ext codeact_kernel")
         assert loaded.status == "ok", loaded.content
         yield running
-
-
-def user_messages(request: dict[str, Any]) -> list[str]:
-    return [m["content"] for m in request["body"]["messages"] if m["role"] == "user"]
-
-
-def interrupt_when(manager: KernelManager, condition: Any) -> Any:
-    fired: list[float] = []
-
-    def during(messages: list[dict[str, Any]]) -> None:
-        if not fired and condition(messages):
-            fired.append(time.monotonic())
-            manager.interrupt_kernel()
-
-    return during, fired
 
 
 def test_the_stock_kernel_answers_a_codeact_cell(

@@ -31,13 +31,17 @@ __all__ = [
 
 _registry: dict[str, ProviderFactory] = {}
 
-SETUP_HELP = (
-    "Set CODEACT_MODEL to provider:model, for example\n"
-    "  CODEACT_MODEL=openai:gpt-4o-mini with OPENAI_API_KEY set, or\n"
-    "  CODEACT_MODEL=openai:my-model CODEACT_BASE_URL=http://localhost:8000/v1 for vLLM or "
-    "llama.cpp, or\n"
-    "  CODEACT_MODEL=openai:qwen2.5-coder:7b CODEACT_BASE_URL=http://localhost:11434/v1 "
-    "for Ollama;\n"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+
+SETUP_EXAMPLES = (
+    "Set CODEACT_MODEL to provider:model, for example:\n"
+    f"  CODEACT_MODEL=openai:{DEFAULT_OPENAI_MODEL}  with OPENAI_API_KEY set\n"
+    f"  CODEACT_MODEL=anthropic:{DEFAULT_ANTHROPIC_MODEL}  with ANTHROPIC_API_KEY set\n"
+    "  CODEACT_MODEL=ollama:qwen2.5-coder:7b  after `ollama pull qwen2.5-coder:7b` "
+    "(and OLLAMA_HOST if Ollama is not on localhost:11434)\n"
+    "  CODEACT_MODEL=openai:<model> CODEACT_BASE_URL=http://localhost:8000/v1  "
+    "for vLLM, llama.cpp or LM Studio\n"
     "or run `%codeact model provider:model` in this session."
 )
 
@@ -59,7 +63,7 @@ def parse_model_name(name: str) -> tuple[str, str]:
     """Split `provider:model` (the model part may hold more colons, as Ollama tags do)."""
     provider, sep, model = name.strip().partition(":")
     if not name.strip():
-        raise ConfigurationError(f"No model is configured.\n{SETUP_HELP}")
+        raise ConfigurationError(f"No model is configured.\n{SETUP_EXAMPLES}")
     if not sep or not provider or not model:
         raise ConfigurationError(
             f"Model {name!r} is not of the form provider:model "

@@ -14,23 +14,10 @@ from collections.abc import Mapping
 import httpx
 
 from ..errors import ConfigurationError, ProviderError
+from . import DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, SETUP_EXAMPLES
 from .base import ProviderConfig
 from .ollama import OllamaProvider, normalize_host
 from .openai import OpenAIProvider
-
-DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
-DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
-
-SETUP_EXAMPLES = (
-    "Set CODEACT_MODEL to provider:model, for example:\n"
-    f"  CODEACT_MODEL=openai:{DEFAULT_OPENAI_MODEL}  with OPENAI_API_KEY set\n"
-    f"  CODEACT_MODEL=anthropic:{DEFAULT_ANTHROPIC_MODEL}  with ANTHROPIC_API_KEY set\n"
-    "  CODEACT_MODEL=ollama:qwen2.5-coder:7b  after `ollama pull qwen2.5-coder:7b` "
-    "(and OLLAMA_HOST if Ollama is not on localhost:11434)\n"
-    "  CODEACT_MODEL=openai:<model> CODEACT_BASE_URL=http://localhost:8000/v1  "
-    "for vLLM, llama.cpp or LM Studio\n"
-    "or run `%codeact model provider:model` in this session."
-)
 
 
 async def detect_default_model(environ: Mapping[str, str], client: httpx.AsyncClient) -> str:
