@@ -42,10 +42,11 @@ from .events import (
     UsageReport,
 )
 from .executor import Executor
+from .frontend import Approval
 from .providers.base import Model, Notice, TextDelta, Usage
 from .settings import Settings
 
-Approver = Callable[[int, str], Awaitable[bool]]
+Approver = Callable[[int, str], Awaitable[Approval]]
 
 DECLINED = "[The user declined to run this action. Ask what they want or take another approach.]"
 
@@ -66,6 +67,7 @@ class Agent:
     namespace: Callable[[], str] = lambda: ""
     secrets: Callable[[], Collection[str]] = tuple
     tools: str = ""
+    vision: bool = False
     _budget: int = field(init=False, default=0)
 
     async def run(self, turn: Turn, history: Sequence[Turn] = ()) -> AsyncGenerator[Event, None]:
@@ -83,7 +85,8 @@ class Agent:
                 async for event in self._generate(turn, history, step):
                     yield event
             except CodeActError as error:
-                step.error = turn.error = str(error)
+                step.error = str(error)
+                turn.fail(error)
                 usage += step.usage
                 yield Failed(error, number, usage, time.monotonic() - started)
                 return
@@ -99,12 +102,16 @@ class Agent:
             yield CodeAction(number, code)
 
             try:
-                approved = self.settings.approval != "ask" or await self._approved(number, code)
+                approval = await self._approval(number, code)
             except CodeActError as error:
-                step.error = turn.error = str(error)
+                step.error = str(error)
+                turn.fail(error)
                 yield Failed(error, number, usage, time.monotonic() - started)
                 return
-            if not approved:
+            if approval is Approval.STOP:
+                # Stopping at the prompt is an interrupt of the whole request.
+                raise asyncio.CancelledError
+            if approval is Approval.SKIP:
                 step.skipped = True
                 step.observation = Observation(text=DECLINED, ok=True)
                 yield ActionSkipped(number, code)
@@ -123,7 +130,7 @@ class Agent:
                     f"{observation.error_name}. Read the traceback above, fix the cause or "
                     "rephrase the request, or raise max_retries."
                 )
-                turn.error = str(exhausted)
+                turn.fail(exhausted)
                 yield Failed(exhausted, number, usage, time.monotonic() - started)
                 return
         out_of_steps = StepBudgetExhausted(
@@ -131,7 +138,7 @@ class Agent:
             "answer. The work so far is in your namespace; ask a follow-up to continue, or "
             "raise max_steps."
         )
-        turn.error = str(out_of_steps)
+        turn.fail(out_of_steps)
         yield Failed(out_of_steps, self.settings.max_steps, usage, time.monotonic() - started)
 
     async def _generate(
@@ -150,6 +157,7 @@ class Agent:
                 budget_tokens=self._budget,
                 tools=self.tools,
                 secrets=self.secrets(),
+                vision=self.vision,
             )
             stop = stop_sequences(self.settings.action_format)
             try:
@@ -175,7 +183,9 @@ class Agent:
                 )
             return
 
-    async def _approved(self, number: int, code: str) -> bool:
+    async def _approval(self, number: int, code: str) -> Approval:
+        if self.settings.approval != "ask":
+            return Approval.RUN
         if self.approve is None:
             raise ApprovalUnavailable(
                 "approval is 'ask' but nothing can ask the user; set approval to auto."

@@ -7,12 +7,17 @@ message. The cells the user ran before a request open its user message, so the m
 knows what changed in between. Consecutive messages of one role are merged, so roles
 alternate strictly after the system message (some APIs require it).
 
-Budget (`estimate_tokens`), cut in this order until the messages fit:
+Images: for a vision model, the images the current request's actions displayed ride
+along with their observation; images of earlier requests are never sent again.
+
+Budget (`estimate_tokens`, and a flat cost per image), cut in this order until the
+messages fit:
 
 1. whole earlier requests, oldest first (a note says they were left out);
-2. the observations of the current request's earlier steps, head and tail kept;
-3. the user's cells shown with the current request, head and tail kept;
-4. the current request's latest observation, head and tail kept.
+2. the current request's images, oldest first (the latest step's go last);
+3. the observations of the current request's earlier steps, head and tail kept;
+4. the user's cells shown with the current request, head and tail kept;
+5. the current request's latest observation, head and tail kept.
 
 The system prompt (with the namespace summary, itself capped by its own limits) and the
 latest request are never cut. When they alone exceed the budget they are sent anyway: a
@@ -20,37 +25,39 @@ model that reads half a request does the wrong thing silently, while a server th
 rejects a too-long prompt gives the user an error they can act on (shorten the request or
 raise `context_tokens`).
 
-Secrets: every message goes through a redactor before it is counted, so no value of a
-secret ever reaches the model, whatever printed it: values passed in `secrets`
+Cost: a call costs what fits the budget, however long the session. Earlier requests are
+taken newest first and the walk stops at the first that does not fit, so those left out
+are never looked at. The redacted parts of a finished request, its messages and their
+token count are kept (`_IdentityCache`) while the request, its steps (a step does not
+change once done) and the secrets stay the same, and so are those of the current
+request's finished steps: the next call redacts only what is new.
+
+Secrets: every message goes through a `secrets.Redactor` before it is counted, so no
+value of a secret ever reaches the model, whatever printed it: values passed in `secrets`
 (`namespace.secret_values`), secret-looking environment variables (the kernel's own key
-lives there), anything shaped like a key, passwords in URLs, and string literals
-assigned to secret-looking names in code (`db_password = "…"`).
+lives there), and whatever `secrets.py` recognises on sight.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+import weakref
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
+from typing import Generic, TypeVar
 
 from .actions import close_open_block
 from .events import Step, Turn
 from .executor import cut_middle
-from .namespace import (
-    KEY_PATTERN,
-    MIN_SECRET_LENGTH,
-    URL_PASSWORD,
-    looks_secret_name,
-    secret_values,
-)
 from .providers.base import Message, Role, estimate_tokens
+from .secrets import Redactor, find_secrets
 
-__all__ = ["OBSERVATION", "REDACTED", "build_messages", "redact", "system_prompt"]
+__all__ = ["IMAGE_TOKENS", "OBSERVATION", "build_messages", "system_prompt"]
 
 OBSERVATION = "Observation:\n"
-REDACTED = "[redacted]"
 
 _EMPTY_NAMESPACE = "# (nothing defined yet)"
 _OMITTED = "[{count} earlier request(s) of this session are left out to fit the context budget.]"
@@ -61,7 +68,9 @@ _NOT_RUN = "[This action did not run.]"
 # Per-message overhead of chat formats (role markers, separators), and a flat cost per
 # image: providers charge images by size, which the estimate cannot know.
 _MESSAGE_TOKENS = 4
-_IMAGE_TOKENS = 800
+IMAGE_TOKENS = 800
+# What the note about left-out requests costs, whatever the count in it.
+_NOTE_TOKENS = _MESSAGE_TOKENS + estimate_tokens(_OMITTED)
 # Successive head+tail sizes tried when shortening, in characters.
 _OBSERVATION_LIMITS = (2000, 1000, 500, 200)
 _CELL_LIMITS = (2000, 500, 100)
@@ -97,113 +106,66 @@ def system_prompt(action_format: str, namespace: str, tools: str = "") -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-# --- redaction -------------------------------------------------------------------
-
-_PEM = re.compile(
-    r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)", re.S
-)
-# The name is anchored at both ends so that a long word is tried once, not at each of
-# its characters (which is quadratic on a 4,000-character observation).
-# `name = "…"`, `name: str = "…"`, `["name"] = "…"`, `name="…"` (keyword argument),
-# `"name": "…"` (dict, JSON), `NAME=value` (environment listings).
-_ASSIGNMENT = re.compile(
-    r"""(?<![A-Za-z0-9_])(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])
-        (?:['"]?\]?[ \t]*(?::[ \t]*[A-Za-z_][\w.\[\], |]*?[ \t]*)?=(?!=)[ \t]*
-          |['"][ \t]*:[ \t]*)
-        (?P<value>
-            [rRbBuU]{0,2}(?P<literal>
-                '''[\s\S]*?''' | \"\"\"[\s\S]*?\"\"\"
-              | '(?:[^'\\\n]|\\.)*' | "(?:[^"\\\n]|\\.)*")
-          | [^\s'"`,;()\[\]{}]+
-        )""",
-    re.X,
-)
-# Unquoted values that are no secret: a variable (`password=pw`) or a number
-# (`max_tokens=512`).
-_NOT_A_LITERAL = re.compile(r"[A-Za-z_][\w.]*|[-+]?\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?")
+# --- parts -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Redactor:
-    """Removes secret values from text; built once per `build_messages` call."""
-
-    verbatim: re.Pattern[str] | None
-
-    @classmethod
-    def of(cls, secrets: Iterable[str]) -> _Redactor:
-        values = sorted(
-            {s for s in secrets if len(s.strip()) >= MIN_SECRET_LENGTH}, key=len, reverse=True
-        )
-        pattern = re.compile("|".join(map(re.escape, values))) if values else None
-        return cls(pattern)
-
-    def __call__(self, text: str) -> str:
-        if self.verbatim is not None:
-            text = self.verbatim.sub(REDACTED, text)
-        text = _PEM.sub(REDACTED, text)
-        text = KEY_PATTERN.sub(REDACTED, text)
-        text = URL_PASSWORD.sub(
-            lambda m: m.group(0)[: m.start(1) - m.start(0)] + REDACTED + "@", text
-        )
-        return _redact_assignments(text)
-
-
-def _redact_assignments(text: str) -> str:
-    pieces: list[str] = []
-    done = 0
-    start = 0
-    while (match := _ASSIGNMENT.search(text, start)) is not None:
-        value_start, value_end = match.span("value")
-        # A name that is no secret: keep looking inside its value, which may hide one
-        # (`note = "password='x'"`).
-        start = value_start
-        if not looks_secret_name(match.group("name"), strict=True):
-            continue
-        start = value_end
-        literal = match.group("literal")
-        if literal is not None:
-            quote = 3 if literal[:3] in ("'''", '"""') and len(literal) >= 6 else 1
-            body_start, body_end = match.start("literal") + quote, value_end - quote
-        elif _NOT_A_LITERAL.fullmatch(match.group("value")):
-            continue
-        else:
-            body_start, body_end = value_start, value_end
-        if body_end > body_start:
-            pieces.append(text[done:body_start] + REDACTED)
-            done = body_end
-    pieces.append(text[done:])
-    return "".join(pieces)
-
-
-def redact(text: str, secrets: Collection[str] = ()) -> str:
-    """`text` with secret values replaced by `[redacted]` (see the module docstring)."""
-    return _Redactor.of(secrets)(text)
-
-
-# --- messages --------------------------------------------------------------------
-
-
-@dataclass
 class _Part:
-    """A piece of one message; consecutive parts of one role become one message."""
+    """A piece of one message; consecutive parts of one role become one message.
+
+    Parts are never changed, so that those of finished requests can be cached;
+    shortening makes a new part from the `original` text.
+    """
 
     role: Role
     text: str
     images: tuple[str, ...] = ()
     header: str = ""
-    original: str = field(default="", repr=False)
+    original: str | None = None
 
     @property
     def content(self) -> str:
         return self.header + self.text
 
+    @functools.cached_property
     def tokens(self) -> int:
-        return estimate_tokens(self.content) + _MESSAGE_TOKENS + len(self.images) * _IMAGE_TOKENS
+        return estimate_tokens(self.content) + _MESSAGE_TOKENS + len(self.images) * IMAGE_TOKENS
 
-    def shorten(self, limit: int) -> None:
-        """Keep head and tail of the original text within `limit` characters."""
-        self.original = self.original or self.text
-        self.text = cut_middle(self.original, limit)
+    def cut(self, limit: int) -> _Part:
+        """Head and tail of the original text within `limit` characters."""
+        original = self.text if self.original is None else self.original
+        return replace(self, text=cut_middle(original, limit), original=original)
+
+
+@dataclass(frozen=True)
+class _CellsPart(_Part):
+    """The user's cells, shortened cell by cell so that each keeps its fence."""
+
+    blocks: tuple[str, ...] = ()
+
+    def cut(self, limit: int) -> _Part:
+        return replace(self, text=_cells_text([cut_middle(block, limit) for block in self.blocks]))
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The parts of a finished request (or of one step) and what they cost together."""
+
+    parts: tuple[_Part, ...]
+    tokens: int
+
+    @classmethod
+    def of(cls, parts: Sequence[_Part]) -> _Block:
+        return cls(tuple(parts), sum(part.tokens for part in parts))
+
+    @functools.cached_property
+    def messages(self) -> tuple[Message, ...]:
+        # Kept with the block, so that the many small requests that may fit the budget
+        # cost a list extension each, not a message each.
+        return tuple(_merge(self.parts))
+
+
+# --- messages --------------------------------------------------------------------
 
 
 def build_messages(
@@ -226,51 +188,142 @@ def build_messages(
     `secrets` are values to redact (`namespace.secret_values(user_ns)`); with `vision`,
     images from the current request's observations are attached.
     """
-    clean = _Redactor.of([*secrets, *secret_values({})])
+    clean = Redactor.of([*secrets, *find_secrets(())])
     system = _Part("system", clean(system_prompt(action_format, namespace, tools)))
-    turns = [_turn_parts(turn, clean) for turn in history]
-    cells = _cells_part(user_cells, clean)
+    cells = _cells_parts(user_cells, clean)
     latest = _Part("user", clean(request))
-    steps = _steps_parts(current, clean, vision=vision, final=None)
+    steps = [part for step in current for part in _current_step(step, clean, vision).parts]
+    fixed = system.tokens + latest.tokens + sum(part.tokens for part in [*cells, *steps])
+    earlier, dropped = _fit_history(history, clean, budget_tokens - fixed)
 
-    def total(dropped: int) -> int:
-        parts = [system, *_flatten(turns[dropped:]), *cells, latest, *steps]
-        notes = _MESSAGE_TOKENS + estimate_tokens(_OMITTED) if dropped else 0
-        return sum(part.tokens() for part in parts) + notes
-
-    dropped = 0
-    while dropped < len(turns) and total(dropped) > budget_tokens:
-        dropped += 1
-    observations = [part for part in steps if part.header == OBSERVATION]
-    if total(dropped) > budget_tokens:
-        _shrink(observations[:-1], _OBSERVATION_LIMITS, lambda: total(dropped) <= budget_tokens)
-    if total(dropped) > budget_tokens:
-        _shrink(cells, _CELL_LIMITS, lambda: total(dropped) <= budget_tokens)
-    if total(dropped) > budget_tokens:
-        _shrink(observations[-1:], _OBSERVATION_LIMITS, lambda: total(dropped) <= budget_tokens)
-
-    parts = [system]
+    budget = _Budget(budget_tokens, fixed + sum(block.tokens for block in earlier))
     if dropped:
-        parts.append(_Part("user", _OMITTED.format(count=dropped)))
-    parts += [*_flatten(turns[dropped:]), *cells, latest, *steps]
-    return _merge(parts)
+        budget.used += _NOTE_TOKENS
+    observations = [i for i, part in enumerate(steps) if part.header == OBSERVATION]
+    _drop_images(steps, observations, budget)
+    _shrink(steps, observations[:-1], _OBSERVATION_LIMITS, budget)
+    _shrink(cells, range(len(cells)), _CELL_LIMITS, budget)
+    _shrink(steps, observations[-1:], _OBSERVATION_LIMITS, budget)
+
+    messages = [Message("system", system.content)]
+    if dropped:
+        messages.append(Message("user", _OMITTED.format(count=dropped)))
+    for block in earlier:
+        _extend(messages, block.messages)
+    _extend(messages, _merge([*cells, latest, *steps]))
+    return messages
 
 
-def _shrink(parts: Sequence[_Part], limits: Sequence[int], fits: Callable[[], bool]) -> None:
-    """Cut `parts` to ever smaller sizes, oldest first, until `fits()`."""
+def _fit_history(history: Sequence[Turn], clean: Redactor, room: int) -> tuple[list[_Block], int]:
+    """The latest turns that fit in `room` tokens, oldest first, and how many are left out.
+
+    Newest first, stopping at the first turn that does not fit (with the note that says
+    turns were left out): the turns before it are never looked at. The one exception
+    is when the rest might fit without the note; that check stops as soon as they
+    exceed the room, which takes no more than a few turns.
+    """
+    kept: list[_Block] = []
+    used = 0
+    for turn in _newest_first(history, len(history)):
+        block = _finished_turn(turn, clean)
+        if used + block.tokens + _NOTE_TOKENS > room:
+            break
+        kept.append(block)
+        used += block.tokens
+    else:
+        return kept[::-1], 0
+    rest: list[_Block] = []
+    for turn in _newest_first(history, len(history) - len(kept)):
+        rest.append(_finished_turn(turn, clean))
+        used += rest[-1].tokens
+        if used > room:
+            return kept[::-1], len(history) - len(kept)
+    return [*rest[::-1], *kept[::-1]], 0
+
+
+def _newest_first(history: Sequence[Turn], end: int) -> Iterator[Turn]:
+    # By index: `reversed(history[:end])` would copy the whole history first.
+    for index in range(end - 1, -1, -1):
+        yield history[index]
+
+
+@dataclass
+class _Budget:
+    limit: int
+    used: int
+
+    def fits(self) -> bool:
+        return self.used <= self.limit
+
+    def swap(self, parts: list[_Part], index: int, part: _Part) -> None:
+        self.used += part.tokens - parts[index].tokens
+        parts[index] = part
+
+
+def _drop_images(parts: list[_Part], indices: Sequence[int], budget: _Budget) -> None:
+    """Take images off `parts`, the oldest first, until the budget fits."""
+    for index in indices:
+        while parts[index].images and not budget.fits():
+            budget.swap(parts, index, replace(parts[index], images=parts[index].images[1:]))
+
+
+def _shrink(
+    parts: list[_Part], indices: Sequence[int], limits: Sequence[int], budget: _Budget
+) -> None:
+    """Cut `parts` at `indices` to ever smaller sizes, oldest first, until the budget fits."""
     for limit in limits:
-        for part in parts:
-            if len(part.text) > limit:
-                # Images are the first thing to go: they cost the most.
-                part.images = ()
-                part.shorten(limit)
-                if fits():
-                    return
+        for index in indices:
+            if budget.fits():
+                return
+            if len(parts[index].text) > limit:
+                budget.swap(parts, index, parts[index].cut(limit))
 
 
-def _turn_parts(turn: Turn, clean: _Redactor) -> list[_Part]:
-    parts = [*_cells_part(turn.user_cells, clean), _Part("user", clean(turn.request))]
-    parts += _steps_parts(turn.steps, clean, vision=False, final=turn.final)
+def _merge(parts: Sequence[_Part]) -> list[Message]:
+    messages: list[Message] = []
+    for role, run in itertools.groupby(parts, key=lambda part: part.role):
+        group = list(run)
+        content = "\n\n".join(part.content for part in group)
+        messages.append(Message(role, content, tuple(i for part in group for i in part.images)))
+    return messages
+
+
+def _extend(messages: list[Message], more: Sequence[Message]) -> None:
+    """Append `more` to `messages`, merging the two that meet when their roles do."""
+    if messages and more and messages[-1].role == more[0].role:
+        last, first = messages[-1], more[0]
+        content = f"{last.content}\n\n{first.content}"
+        messages[-1] = Message(last.role, content, last.images + first.images)
+        more = more[1:]
+    messages.extend(more)
+
+
+# --- turns and steps as parts -------------------------------------------------------------
+
+
+def _finished_turn(turn: Turn, clean: Redactor) -> _Block:
+    # The steps by identity: a step is complete before its turn is, while the turn itself
+    # may still be completed after it ended (an interrupt records its error after).
+    key = (clean, turn.request, turn.user_cells, turn.final, turn.error, *turn.steps)
+    return _TURNS.get(turn, key, lambda: _Block.of(_turn_parts(turn, clean)))
+
+
+def _current_step(step: Step, clean: Redactor, vision: bool) -> _Block:
+    key = (clean, vision, _step_fingerprint(step))
+    return _STEPS.get(step, key, lambda: _Block.of(_step_parts(step, clean, vision=vision)))
+
+
+def _step_fingerprint(step: Step) -> tuple[object, ...]:
+    # What the parts are made of. Compared by `==`, which finds the very same strings and
+    # observation at once, so checking a cached step costs next to nothing.
+    return (step.model_text, step.code, step.observation, step.error)
+
+
+def _turn_parts(turn: Turn, clean: Redactor) -> list[_Part]:
+    parts = [*_cells_parts(turn.user_cells, clean), _Part("user", clean(turn.request))]
+    for index, step in enumerate(turn.steps):
+        answer = turn.final is not None and index == len(turn.steps) - 1
+        parts += _step_parts(step, clean, vision=False, answer=answer)
     if turn.final is not None and parts[-1].role == "user":
         parts.append(_Part("assistant", clean(turn.final)))
     elif turn.final is None:
@@ -279,51 +332,34 @@ def _turn_parts(turn: Turn, clean: _Redactor) -> list[_Part]:
     return parts
 
 
-def _steps_parts(
-    steps: Sequence[Step], clean: _Redactor, *, vision: bool, final: str | None
-) -> list[_Part]:
-    """An assistant part per step and a user part with what came of it (images only
+def _step_parts(step: Step, clean: Redactor, *, vision: bool, answer: bool = False) -> list[_Part]:
+    """An assistant part for the step and a user part with what came of it (images only
     for a vision model: they cost many tokens and text-only servers reject them).
 
-    A step with neither observation nor error is either the final answer (the last step
-    of a finished turn: its text *is* the answer) or an answer cut off by an interrupt,
-    which is left out: its code never ran, and showing it would suggest it had.
+    A step with neither observation nor error is either the final answer (`answer`: the
+    last step of a finished turn, whose text *is* the answer) or an answer cut off by an
+    interrupt, which is left out: its code never ran, and showing it would suggest it had.
     """
-    parts: list[_Part] = []
-    for index, step in enumerate(steps):
-        text = clean(close_open_block(step.model_text).strip())
-        if step.observation is not None:
-            images = step.observation.images if vision else ()
-            observation = clean(step.observation.text)
-            parts.append(_Part("assistant", text))
-            parts.append(_Part("user", observation, images, OBSERVATION))
-        elif step.error is not None and step.code is not None:
-            parts.append(_Part("assistant", text))
-            parts.append(_Part("user", clean(step.error), (), OBSERVATION))
-        elif step.code is not None:
-            parts.append(_Part("assistant", text))
-            parts.append(_Part("user", _NOT_RUN, (), OBSERVATION))
-        elif final is not None and index == len(steps) - 1 and text:
-            parts.append(_Part("assistant", text))
-    return parts
+    text = clean(close_open_block(step.model_text).strip())
+    if step.observation is not None:
+        images = step.observation.images if vision else ()
+        observation = clean(step.observation.text)
+        return [_Part("assistant", text), _Part("user", observation, images, OBSERVATION)]
+    if step.error is not None and step.code is not None:
+        return [_Part("assistant", text), _Part("user", clean(step.error), (), OBSERVATION)]
+    if step.code is not None:
+        return [_Part("assistant", text), _Part("user", _NOT_RUN, (), OBSERVATION)]
+    if answer and text:
+        return [_Part("assistant", text)]
+    return []
 
 
-def _cells_part(cells: Sequence[str], clean: _Redactor) -> list[_Part]:
+def _cells_parts(cells: Sequence[str], clean: Redactor) -> list[_Part]:
     sources = [cell.strip("\n") for cell in cells if cell.strip()]
     if not sources:
         return []
     blocks = tuple(clean(source) for source in sources)
     return [_CellsPart("user", _cells_text(blocks), blocks=blocks)]
-
-
-@dataclass
-class _CellsPart(_Part):
-    """The user's cells, shortened cell by cell so that each keeps its fence."""
-
-    blocks: tuple[str, ...] = ()
-
-    def shorten(self, limit: int) -> None:
-        self.text = _cells_text([cut_middle(block, limit) for block in self.blocks])
 
 
 def _cells_text(blocks: Sequence[str]) -> str:
@@ -338,17 +374,45 @@ def _fence(code: str) -> str:
     return f"{fence}python\n{code}\n{fence}"
 
 
-def _flatten(turns: Sequence[list[_Part]]) -> list[_Part]:
-    return [part for turn in turns for part in turn]
+# --- cache -----------------------------------------------------------------------
+
+_T = TypeVar("_T")
 
 
-def _merge(parts: Sequence[_Part]) -> list[Message]:
-    messages: list[Message] = []
-    for part in parts:
-        if messages and messages[-1].role == part.role:
-            last = messages[-1]
-            content = f"{last.content}\n\n{part.content}"
-            messages[-1] = replace(last, content=content, images=last.images + part.images)
-        else:
-            messages.append(Message(part.role, part.content, part.images))
-    return messages
+@dataclass(frozen=True, eq=False)
+class _Entry(Generic[_T]):
+    owner: weakref.ref[object]
+    key: tuple[object, ...]
+    value: _T
+
+
+class _IdentityCache(Generic[_T]):
+    """Values made from objects that live long and seldom change (the turns of a
+    session, the steps of a request), found by the object's identity.
+
+    An entry is used only while its `key` is equal, so it includes everything the value
+    was made from (the redactor, the object's content): a changed object or new secrets
+    make a new value. An entry holds the object weakly and goes when the object does,
+    so a forgotten conversation (`%codeact reset`) takes its cache along.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, _Entry[_T]] = {}
+
+    def get(self, owner: object, key: tuple[object, ...], make: Callable[[], _T]) -> _T:
+        ident = id(owner)
+        entry = self._entries.get(ident)
+        if entry is not None and entry.owner() is owner and entry.key == key:
+            return entry.value
+        value = make()
+        # The callback runs before the id can be reused by a new object.
+        owner_ref = weakref.ref(owner, lambda _: self._entries.pop(ident, None))
+        self._entries[ident] = _Entry(owner_ref, key, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_TURNS: _IdentityCache[_Block] = _IdentityCache()
+_STEPS: _IdentityCache[_Block] = _IdentityCache()

@@ -10,7 +10,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CodeActError
-from .providers.base import Usage
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one model call; `estimated` when the server reported none."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    estimated: bool = False
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.estimated or other.estimated,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,16 @@ class Turn:
     user_cells: tuple[str, ...] = ()
     final: str | None = None
     error: str | None = None
+    failure: CodeActError | None = field(default=None, repr=False)
+
+    def fail(self, error: CodeActError) -> None:
+        """End the turn with `error`, which the user must see."""
+        self.failure = error
+        self.error = str(error)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.final is not None
 
     @property
     def usage(self) -> Usage:

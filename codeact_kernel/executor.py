@@ -13,17 +13,39 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from .events import Observation
-from .interrupts import SigintRouter, StepTimer
+from .interrupts import ActionSignals, ActionWatch, StepTimer, without_handler_frames
 
 EMPTY_OUTPUT = "[executed successfully with no output]"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+# What a vision model can be sent (every provider takes base64 PNG and JPEG).
+_MODEL_IMAGE_TYPES = ("image/png", "image/jpeg")
+
+
+# Set while an action's code runs, in the context that runs it (a task or the main
+# thread), so that code can tell it runs inside a request (`%%codeact` refuses to nest).
+_acting: ContextVar[bool] = ContextVar("codeact_acting", default=False)
+
+
+def in_action() -> bool:
+    """Whether the code running now is a code action, of any host."""
+    return _acting.get()
+
+
+@contextmanager
+def acting() -> Iterator[None]:
+    token = _acting.set(True)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
 
 
 class Executor(Protocol):
@@ -84,7 +106,7 @@ class Capture:
         self.outputs.clear()
 
     def text_for_model(self) -> tuple[str, tuple[str, ...]]:
-        """The outputs as the model reads them, and any PNG images (base64) seen."""
+        """The outputs as the model reads them, and the PNG or JPEG images (base64) seen."""
         parts: list[str] = []
         images: list[str] = []
         for output in self.outputs:
@@ -98,7 +120,7 @@ class Capture:
                 image = next((t for t in _IMAGE_TYPES if t in data), None)
                 if image is not None:
                     parts.append(f"[{image} image shown to the user]\n")
-                    if image == "image/png" and isinstance(data[image], str):
+                    if image in _MODEL_IMAGE_TYPES and isinstance(data[image], str):
                         images.append(data[image])
                 elif "text/plain" in data:
                     prefix = (
@@ -140,6 +162,7 @@ def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
     original_format = displayhook.write_format_data
     original_prompt = displayhook.write_output_prompt
     original_traceback = shell._showtraceback
+    original_show = shell.showtraceback
     # A terminal shell prints results and tracebacks to stdout; each is recorded once,
     # as the result or the error, not again as a stream.
     printing = False
@@ -174,6 +197,12 @@ def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
         with recorded_already():
             return original_format(format_dict, md_dict)
 
+    def show_user_traceback(exc_tuple: Any = None, *args: Any, **kw: Any) -> Any:
+        if exc_tuple is None:
+            # An interrupt's traceback ends in the user's code, as in IPython.
+            without_handler_frames(sys.exc_info()[2])
+        return original_show(exc_tuple, *args, **kw)
+
     def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> Any:
         capture.error(etype.__name__, str(evalue), list(stb))
         with recorded_already():
@@ -189,6 +218,7 @@ def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
         patches.enter_context(_patched(displayhook, "write_format_data", write_format_data))
         patches.enter_context(_patched(displayhook, "write_output_prompt", write_output_prompt))
         patches.enter_context(_patched(shell, "_showtraceback", showtraceback))
+        patches.enter_context(_patched(shell, "showtraceback", show_user_traceback))
         patches.enter_context(_patched(sys, "stdout", _Tee(sys.stdout, "stdout")))
         patches.enter_context(_patched(sys, "stderr", _Tee(sys.stderr, "stderr")))
         _recorders.append(record)
@@ -217,6 +247,12 @@ def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
             setattr(owner, name, before)
 
 
+@contextmanager
+def _unwatched(stop: Callable[[], None] | None = None) -> Iterator[ActionSignals]:
+    """No host policy (tests, a bare shell): SIGINT raises where it lands, as in IPython."""
+    yield ActionSignals()
+
+
 def _drain_payloads(shell: InteractiveShell) -> None:
     """Take the action's payloads before they ride on the reply to the user's next cell.
 
@@ -235,8 +271,9 @@ def _drain_payloads(shell: InteractiveShell) -> None:
 class ShellExecutor:
     """Runs actions in the kernel's shell on the kernel's event loop.
 
-    `router` is the request's SIGINT router; with it, a step timeout that fires while
-    an async action awaits cancels only that action.
+    `watch` is the host's interrupt policy for actions (`RequestInterrupts.action`):
+    through it a step timeout that fires while an async action awaits stops only that
+    action, and an interrupt the action swallowed still stops the request.
     """
 
     def __init__(
@@ -245,26 +282,26 @@ class ShellExecutor:
         *,
         observation_chars: int = 4000,
         step_timeout: float = 0.0,
-        router: SigintRouter | None = None,
+        watch: ActionWatch | None = None,
     ) -> None:
         self.shell = shell
         self.observation_chars = observation_chars
         self.step_timeout = step_timeout
-        self.router = router
+        self.watch: ActionWatch = watch or _unwatched
 
     async def run(self, code: str) -> Observation:
         shell = self.shell
         count = shell.execution_count
         result: ExecutionResult | None = None
-        if self.router is not None:
-            self.router.interrupted = False
+        loop = asyncio.get_running_loop()
         with tee_outputs(shell) as capture, StepTimer(self.step_timeout) as timer:
             task = asyncio.ensure_future(self._run_cell(code))
+
+            def stop() -> None:
+                loop.call_soon_threadsafe(task.cancel)
+
             try:
-                if self.router is not None:
-                    with self.router.timeout_cancels(task):
-                        result = await task
-                else:
+                with self.watch(stop) as signals:
                     result = await task
             except asyncio.CancelledError:
                 if not timer.fired:
@@ -276,10 +313,11 @@ class ShellExecutor:
                 _drain_payloads(shell)
         if result is not None:
             shell.events.trigger("post_run_cell", result)
-        stopped = self.router is not None and self.router.interrupted
-        return self._observe(capture, result, count, timer.fired, stopped)
+        return self._observe(capture, result, count, timer.fired, signals.interrupted)
 
     async def _run_cell(self, code: str) -> ExecutionResult:
+        # This coroutine runs as a task of its own: the flag stays in its context.
+        _acting.set(True)
         preprocessing_error = None
         try:
             transformed = self.shell.transform_cell(code)

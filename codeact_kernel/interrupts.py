@@ -1,65 +1,97 @@
-"""What a SIGINT means while the agent works, and how a step timeout fires one.
+"""What a SIGINT means while a request runs: one policy for every host.
 
 ipykernel installs Python's default handler during an execution, so a SIGINT raises
 `KeyboardInterrupt` wherever the main thread happens to be. When that is the event
 loop waiting on an HTTP stream, the exception escapes the loop and kills the kernel
-(DESIGN.md §4). While a request runs, `SigintRouter` decides instead:
+(DESIGN.md §4). While a request runs, `RequestInterrupts` decides instead:
 
-- the main thread is inside user code (IPython's `run_code` is on the stack) or in a
-  blocking prompt: raise `KeyboardInterrupt` there, exactly as IPython would;
-- otherwise (awaiting the model, or an async action): cancel the request's task from
-  the loop, which httpx and asyncio turn into a clean unwind.
+- the main thread is inside an action's code (IPython's `run_code` is on the stack,
+  deeper than where the request started) or blocked
+  where a user would expect Ctrl-C to act (a prompt, a synchronous action): raise
+  `KeyboardInterrupt` there, exactly as IPython would;
+- a step timeout fired outside user code (an async action awaiting): stop that action;
+- otherwise (awaiting the model): call the host's `cancel`, which cancels the request
+  from its event loop, and which httpx and asyncio turn into a clean unwind.
+
+Every interrupt is remembered for the action it fell in, even when the action's own
+code swallows the `KeyboardInterrupt` (a `!sleep`, an `except KeyboardInterrupt:`):
+the request must stop all the same. The executor sees that through `action()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import Any, TypeVar
 
 from IPython.core.interactiveshell import InteractiveShell
+
+T = TypeVar("T")
 
 _RUN_CODE = InteractiveShell.run_code.__code__
 
 
-def in_user_code(frame: FrameType | None) -> bool:
-    """True when IPython's `run_code` is on the stack: user code is running right now."""
+def user_code_depth(frame: FrameType | None) -> int:
+    """How many of IPython's `run_code` frames are on the stack: user code nesting."""
+    depth = 0
     while frame is not None:
         if frame.f_code is _RUN_CODE:
-            return True
+            depth += 1
         frame = frame.f_back
-    return False
+    return depth
 
 
-class SigintRouter:
-    """Routes SIGINT while one request runs; use as a context manager in the main thread."""
+@dataclass
+class ActionSignals:
+    """What happened to one action: the user interrupted it (even if it carried on)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self.task: asyncio.Future[Any] | None = None
+    interrupted: bool = False
+
+
+ActionWatch = Callable[[Callable[[], None] | None], AbstractContextManager[ActionSignals]]
+"""How an executor tells the host's interrupt policy that an action runs (`action()`)."""
+
+
+class RequestInterrupts:
+    """The SIGINT policy while one request runs; a context manager for the main thread.
+
+    `cancel` stops the whole request; it is called from the signal handler, so it must
+    only schedule the cancellation (`loop.call_soon_threadsafe(task.cancel)`).
+    """
+
+    def __init__(self, cancel: Callable[[], None]) -> None:
+        self._cancel = cancel
         self._saved: Any = None
         self._blocking = 0
-        self._timeout_target: asyncio.Future[Any] | None = None
+        self._stop_action: Callable[[], None] | None = None
+        self._action: ActionSignals | None = None
+        self._outer_depth = 0
         self.interrupted = False
 
-    def __enter__(self) -> SigintRouter:
+    def __enter__(self) -> RequestInterrupts:
         # Signals reach the main thread only; in an ipykernel subshell (another thread)
         # there is nothing to route, as for ipykernel's own async cells.
         if threading.current_thread() is threading.main_thread():
+            # A request may itself run inside user code (a `%%codeact` cell): only
+            # user code deeper than this counts as an action's.
+            self._outer_depth = user_code_depth(sys._getframe(1))
             self._saved = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._saved is not None:
             signal.signal(signal.SIGINT, self._saved)
+            self._saved = None
 
     @contextmanager
     def blocking(self) -> Iterator[None]:
-        """A blocking wait in the main thread (a stdin prompt): a SIGINT raises there."""
+        """The main thread waits here for the user (a prompt): a SIGINT raises here."""
         self._blocking += 1
         try:
             yield
@@ -67,30 +99,83 @@ class SigintRouter:
             self._blocking -= 1
 
     @contextmanager
-    def timeout_cancels(self, target: asyncio.Future[Any]) -> Iterator[None]:
-        """While a step timeout is armed, a timeout SIGINT outside user code cancels `target`."""
-        self._timeout_target = target
+    def action(self, stop: Callable[[], None] | None = None) -> Iterator[ActionSignals]:
+        """One code action runs.
+
+        `stop` ends an action that runs on the event loop (a step timeout outside user
+        code calls it); without it the action runs synchronously in this thread, where
+        any SIGINT raises `KeyboardInterrupt`, as in a prompt.
+        """
+        signals = ActionSignals()
+        self._action, self._stop_action = signals, stop
         try:
-            yield
+            if stop is None:
+                with self.blocking():
+                    yield signals
+            else:
+                yield signals
         finally:
-            self._timeout_target = None
+            self._action, self._stop_action = None, None
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         timed_out = StepTimer.consume()
         if not timed_out:
-            # Remembered even when user code catches the KeyboardInterrupt (a `!sleep`,
-            # an `except KeyboardInterrupt: save()`): the request must stop all the same.
             self.interrupted = True
-        if self._blocking or in_user_code(frame):
+            if self._action is not None:
+                self._action.interrupted = True
+        if self._blocking or user_code_depth(frame) > self._outer_depth:
             raise KeyboardInterrupt
         if timed_out:
-            # A step timeout: stop the action only. A late one, after the action
+            # A step timeout stops the action only. A late one, after the action
             # ended, has nothing left to stop.
-            if self._timeout_target is not None:
-                self._loop.call_soon_threadsafe(self._timeout_target.cancel)
+            if self._stop_action is not None:
+                self._stop_action()
             return
-        if self.task is not None:
-            self._loop.call_soon_threadsafe(self.task.cancel)
+        self._cancel()
+
+
+async def run_cancellable(
+    start: Callable[[RequestInterrupts], Coroutine[Any, Any, T]],
+) -> T:
+    """Run a request on this thread's event loop under the SIGINT policy.
+
+    `start` gets the policy (for the frontend's prompts and the executor's actions)
+    and returns the request's coroutine. An interrupt raises `asyncio.CancelledError`.
+    """
+    loop = asyncio.get_running_loop()
+    task: asyncio.Future[T] | None = None
+
+    def cancel() -> None:
+        if task is not None:
+            loop.call_soon_threadsafe(task.cancel)
+
+    with RequestInterrupts(cancel) as interrupts:
+        task = asyncio.ensure_future(start(interrupts))
+        if interrupts.interrupted:
+            task.cancel()
+        return await task
+
+
+def without_handler_frames(tb: TracebackType | None) -> TracebackType | None:
+    """`tb` without the frame of our SIGINT handler, which raised the interrupt.
+
+    The user (and the model) must see the traceback IPython would show: it ends in
+    their code, where the interrupt arrived.
+    """
+    if tb is None:
+        return None
+    if tb.tb_frame.f_code is _HANDLER_CODE:
+        return None
+    head = tb
+    while tb.tb_next is not None:
+        if tb.tb_next.tb_frame.f_code is _HANDLER_CODE:
+            tb.tb_next = None
+            break
+        tb = tb.tb_next
+    return head
+
+
+_HANDLER_CODE = RequestInterrupts._on_sigint.__code__
 
 
 class StepTimer:

@@ -9,25 +9,24 @@ done is `ok`; budgets, provider and configuration errors and interrupts are `err
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ipykernel.ipkernel import IPythonKernel
 
-from . import __version__
 from .errors import CodeActError
-from .labcomm import LabBridge, LabFrontend
+from .labcomm import LabBridge
 from .magics import register_magics
-from .options import USAGE, parse_cell_options
+from .options import USAGE, CellOptions, parse_cell_options
 from .routing import Route, route_cell
+from .session import Session, interrupted_message
 from .settings import CodeAct, Settings
+from .version import __version__
 
 if TYPE_CHECKING:
+    from .executor import Executor
     from .frontend import Frontend
-    from .interrupts import SigintRouter
-    from .session import Session
-
-REPLAYED = "[Answered earlier in this notebook; its code cells were re-run without the model.]"
-INTERRUPTED = "The request was interrupted; what happened so far is kept in the conversation."
+    from .interrupts import RequestInterrupts
 
 
 class CodeActKernel(IPythonKernel):
@@ -42,34 +41,14 @@ class CodeActKernel(IPythonKernel):
         super().__init__(**kwargs)
         assert self.shell is not None
         self.config_section = CodeAct(parent=self)
-        self._session: Session | None = None
-        self._cells_before_session: list[str] = []
         # Bare words belong to the model, not to magics (DESIGN.md §4).
         # Read from the config only: a bad setting elsewhere must not stop the kernel
         # from starting; the first request reports it.
         self.shell.automagic = self.config_section.automagic
-        register_magics(self.shell, lambda: self.codeact)
+        self.codeact = Session(self.shell, self.config_section)
+        self.codeact.watch_cells()
+        register_magics(self.shell, self.codeact)
         self.lab = LabBridge(self)
-
-    @property
-    def codeact(self) -> Session:
-        """The CodeAct session, made on first use: the agent's modules and httpx load
-        with the first request, which keeps kernel start close to ipykernel's."""
-        if self._session is None:
-            from .session import Session
-
-            assert self.shell is not None
-            self._session = Session(self.shell, self.config_section)
-            for cell in self._cells_before_session:
-                self._session.record_user_cell(cell)
-            self._cells_before_session.clear()
-        return self._session
-
-    def _record_user_cell(self, code: str) -> None:
-        if self._session is None:
-            self._cells_before_session.append(code)
-        else:
-            self._session.record_user_cell(code)
 
     async def do_execute(
         self,
@@ -94,8 +73,6 @@ class CodeActKernel(IPythonKernel):
                 cell_meta=cell_meta,
                 cell_id=cell_id,
             )
-            if not silent and code.strip():
-                self._record_user_cell(code)
             return reply
         reply = await self._answer(
             route.text, route.options, code, silent, store_history, allow_stdin, cell_id
@@ -130,7 +107,7 @@ class CodeActKernel(IPythonKernel):
         allow_stdin: bool,
         cell_id: str | None,
     ) -> dict[str, Any]:
-        """Run a natural-language cell through the agent and build the execute reply."""
+        """Run a natural-language cell through the session and build the execute reply."""
         shell = self.shell
         assert shell is not None
         count = shell.execution_count
@@ -140,43 +117,28 @@ class CodeActKernel(IPythonKernel):
             shell.execution_count += 1
         try:
             options = parse_cell_options(options_line)
-            settings = self.codeact.settings(**options.overrides)
             if not request.strip():
                 raise _empty_request()
         except CodeActError as error:
             return self._error_reply(error, count)
 
-        from .executor import ShellExecutor
-        from .interrupts import SigintRouter
+        from .interrupts import run_cancellable
 
-        loop = asyncio.get_running_loop()
+        async def answer(interrupts: RequestInterrupts) -> bool:
+            host = KernelHost(self, interrupts, allow_stdin=allow_stdin, cell_id=cell_id)
+            if host.replayed(raw):
+                self.codeact.remember_replay(request)
+                return True
+            outcome = await self.codeact.run(request, options, host)
+            if outcome.error is not None:
+                raise outcome.error
+            return True
+
         self._forward_input(allow_stdin)
         try:
-            with SigintRouter(loop) as router:
-                frontend = self._frontend(settings, router, allow_stdin, cell_id)
-                if self._replayed(frontend, raw, request):
-                    return self._ok_reply(count)
-                executor = ShellExecutor(
-                    shell,
-                    observation_chars=settings.observation_chars,
-                    step_timeout=settings.step_timeout,
-                    router=router,
-                )
-                task = asyncio.ensure_future(
-                    self.codeact.run(
-                        request,
-                        settings=settings,
-                        frontend=frontend,
-                        executor=executor,
-                        remember=options.history,
-                    )
-                )
-                router.task = task
-                if router.interrupted:
-                    task.cancel()
-                outcome = await task
+            await run_cancellable(answer)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            return self._interrupt_reply(count)
+            return self._interrupt_reply(count, options)
         except CodeActError as error:
             return self._error_reply(error, count)
         except Exception as error:
@@ -185,38 +147,7 @@ class CodeActKernel(IPythonKernel):
             return self._error_reply(error, count, show=False)
         finally:
             self._restore_input()
-        if outcome.error is not None:
-            return self._error_reply(outcome.error, count)
         return self._ok_reply(count)
-
-    def _frontend(
-        self, settings: Settings, router: SigintRouter, allow_stdin: bool, cell_id: str | None
-    ) -> Frontend:
-        """The lab extension's frontend when the client that ran the cell has it, else inline."""
-        from .render_inline import InlineFrontend
-
-        def ask(prompt: str) -> str:
-            with router.blocking():
-                return str(self.raw_input(prompt))
-
-        asker = ask if allow_stdin else None
-        lab = self.lab.frontend(
-            cell_id=cell_id, parent=self.get_parent("shell"), model=settings.model, ask=asker
-        )
-        return lab if lab is not None else InlineFrontend(settings.model, ask=asker)
-
-    def _replayed(self, frontend: Frontend, raw: str, request: str) -> bool:
-        """Run All after a restart: the extension re-runs the generated cells, not the model.
-
-        The request is remembered, so follow-ups know it; its actions reach the model as
-        the cells the user ran, since that is what re-running them is.
-        """
-        if not isinstance(frontend, LabFrontend) or frontend.replay(raw) is None:
-            return False
-        from .events import Turn
-
-        self.codeact.turns.append(Turn(request=request, final=REPLAYED))
-        return True
 
     def _ok_reply(self, count: int) -> dict[str, Any]:
         return {"status": "ok", "execution_count": count, "payload": [], "user_expressions": {}}
@@ -235,12 +166,61 @@ class CodeActKernel(IPythonKernel):
             "user_expressions": {},
         }
 
-    def _interrupt_reply(self, count: int) -> dict[str, Any]:
-        return self._error_reply(KeyboardInterrupt(INTERRUPTED), count)
+    def _interrupt_reply(self, count: int, options: CellOptions) -> dict[str, Any]:
+        return self._error_reply(KeyboardInterrupt(interrupted_message(options)), count)
 
     def _show_error(self, etype: type, evalue: BaseException, stb: list[str]) -> None:
         assert self.shell is not None
         self.shell._showtraceback(etype, evalue, stb)
+
+
+@dataclass
+class KernelHost:
+    """One natural-language cell of this kernel as a host: the Lab extension's frontend
+    when the client that ran the cell has it, else inline displays; actions on the
+    kernel's own loop; prompts through the kernel's stdin."""
+
+    kernel: CodeActKernel
+    interrupts: RequestInterrupts
+    allow_stdin: bool
+    cell_id: str | None
+
+    def _ask(self, prompt: str) -> str:
+        with self.interrupts.blocking():
+            return str(self.kernel.raw_input(prompt))
+
+    def frontend(self, settings: Settings) -> Frontend:
+        from .render_inline import InlineFrontend
+
+        ask = self._ask if self.allow_stdin else None
+        lab = self.kernel.lab.frontend(
+            cell_id=self.cell_id,
+            parent=self.kernel.get_parent("shell"),
+            model=settings.model,
+            ask=ask,
+        )
+        return lab if lab is not None else InlineFrontend(settings.model, ask=ask)
+
+    def executor(self, settings: Settings) -> Executor:
+        from .executor import ShellExecutor
+
+        assert self.kernel.shell is not None
+        return ShellExecutor(
+            self.kernel.shell,
+            observation_chars=settings.observation_chars,
+            step_timeout=settings.step_timeout,
+            watch=self.interrupts.action,
+        )
+
+    def replayed(self, raw: str) -> bool:
+        """Run All after a restart: the extension re-runs the generated cells instead
+        of asking the model again."""
+        if not self.allow_stdin:
+            return False
+        lab = self.kernel.lab.frontend(
+            cell_id=self.cell_id, parent=self.kernel.get_parent("shell"), model="", ask=self._ask
+        )
+        return lab is not None and lab.replay(raw)
 
 
 def _empty_request() -> CodeActError:

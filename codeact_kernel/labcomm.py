@@ -17,7 +17,6 @@ a frontend without the extension they are ordinary, readable input prompts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sys
@@ -27,8 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import __version__
-from .errors import ApprovalUnavailable
 from .events import (
     ActionObserved,
     ActionSkipped,
@@ -42,7 +39,8 @@ from .events import (
     StepStarted,
     UsageReport,
 )
-from .frontend import Frontend
+from .frontend import Approval, Ask, Frontend, approval_question, ask_approval
+from .version import __version__
 
 TARGET = "codeact.lab"
 PROTOCOL = 1
@@ -54,7 +52,10 @@ REPLAY_NOTE = (
     "Run this cell on its own to ask the model again."
 )
 
-Ask = Callable[[str], str]
+NO_INPUT = (
+    "approval is 'ask' but this notebook cannot take input, so the action was not run. "
+    "Run the cell from JupyterLab, or `%codeact approval auto` to run actions without review."
+)
 Publish = Callable[[Mapping[str, Any]], None]
 
 
@@ -73,30 +74,12 @@ class Comm(Protocol):
 
 
 @dataclass(frozen=True)
-class ReplayedStep:
-    """A code action kept in the notebook from an earlier answer of a prompt cell."""
-
-    step: int
-    code: str
-    status: str
-
-
-@dataclass(frozen=True)
 class ReplayOffer:
     """Sent by the extension just before a prompt cell that has generated cells runs."""
 
     cell_id: str
     source: str
     outputs: tuple[Mapping[str, Any], ...]
-    steps: tuple[ReplayedStep, ...]
-
-
-@dataclass(frozen=True)
-class Replay:
-    """A prompt cell answered from its generated cells instead of the model."""
-
-    request: str
-    steps: tuple[ReplayedStep, ...]
 
 
 @dataclass
@@ -327,28 +310,15 @@ class LabFrontend:
                 error={"ename": type(event.error).__name__, "evalue": str(event.error)},
             )
 
-    async def approve(self, step: int, code: str) -> bool:
-        if self.ask is None:
-            raise ApprovalUnavailable(
-                "approval is 'ask' but this notebook cannot take input, so the action was "
-                "not run. Run the cell from JupyterLab, or `%codeact approval auto` to run "
-                "actions without review."
-            )
-        prompt = f"Run step {step}? [y]es / [n]o (skip) / [s]top: "
-        self._send("approval_request", step=step, prompt=prompt)
-        # Stopping cancels the request's task; a KeyboardInterrupt leaving a task would
-        # escape the event loop (as in InlineFrontend.approve).
-        try:
-            answer = self.ask(prompt).strip().lower()
-        except KeyboardInterrupt:
-            raise asyncio.CancelledError from None
-        if answer in ("s", "stop"):
-            raise asyncio.CancelledError
-        return answer in ("", "y", "yes")
+    async def approve(self, step: int, code: str) -> Approval:
+        if self.ask is not None:
+            # The extension answers the question itself: it shows Run / Skip instead.
+            self._send("approval_request", step=step, prompt=approval_question(step))
+        return ask_approval(self.ask, step, unavailable=NO_INPUT)
 
     # --- replay ---------------------------------------------------------------------
 
-    def replay(self, source: str) -> Replay | None:
+    def replay(self, source: str) -> bool:
         """Answer from the notebook instead of the model when the extension says so.
 
         The extension offers a replay for a prompt cell that already has generated cells
@@ -358,10 +328,10 @@ class LabFrontend:
         """
         offer = self.link.offers.pop(self.cell_id, None)
         if offer is None or offer.source != source or self.ask is None:
-            return None
+            return False
         self._send("replay_query", prompt=REPLAY_PROMPT)
         if self.ask(REPLAY_PROMPT).strip().lower() != "replay":
-            return None
+            return False
         for output in offer.outputs:
             if not _is_replay_note(output):
                 self._publish(output)
@@ -372,7 +342,7 @@ class LabFrontend:
                 "metadata": {"codeact": {"replay_note": True}},
             }
         )
-        return Replay(request=source, steps=offer.steps)
+        return True
 
     def _send(self, kind: str, **fields: Any) -> None:
         self.link.send(
@@ -420,20 +390,12 @@ def _is_replay_note(output: Mapping[str, Any]) -> bool:
 
 
 def _replay_offer(data: Mapping[str, Any]) -> ReplayOffer | None:
-    cell_id, source = data.get("cell_id"), data.get("source")
-    outputs, steps = data.get("outputs", []), data.get("steps", [])
-    if not isinstance(cell_id, str) or not isinstance(source, str):
+    # `steps` (the generated cells) is not needed here: they re-run as cells of their own.
+    cell_id, source, outputs = data.get("cell_id"), data.get("source"), data.get("outputs", [])
+    if not isinstance(cell_id, str) or not isinstance(source, str) or not isinstance(outputs, list):
         return None
-    if not isinstance(outputs, list) or not isinstance(steps, list):
-        return None
-    replayed = tuple(
-        ReplayedStep(int(s["step"]), str(s["code"]), str(s.get("status", "ok")))
-        for s in steps
-        if isinstance(s, Mapping) and isinstance(s.get("step"), int) and "code" in s
-    )
     return ReplayOffer(
         cell_id=cell_id,
         source=source,
         outputs=tuple(o for o in outputs if isinstance(o, Mapping)),
-        steps=replayed,
     )

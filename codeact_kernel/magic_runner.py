@@ -4,8 +4,8 @@ A magic is called synchronously, in the middle of a cell. In a Jupyter kernel th
 kernel's asyncio loop runs in this very thread and stays blocked until the cell ends,
 so nothing can be awaited on it; in terminal IPython no loop runs at all. So:
 
-- the model's HTTP traffic runs on one persistent daemon thread with its own event
-  loop (`BackgroundLoop`), which keeps the session's HTTP client and its connections
+- the request (`Session.run`, with the model's HTTP traffic) runs on the session's
+  background loop (background.py), which keeps the HTTP client and its connections
   alive from cell to cell;
 - everything that touches the user's world runs on the main thread, in order:
   actions (`shell.run_cell`, so they behave as typed code does), rendering and
@@ -13,9 +13,10 @@ so nothing can be awaited on it; in terminal IPython no loop runs at all. So:
   the main thread's context, not a background thread's. The background coroutine
   hands these jobs over through a `Bridge`, which the main thread pumps until the
   request ends;
-- SIGINT (Ctrl-C, a kernel interrupt, a step timeout) raises `KeyboardInterrupt`
-  where IPython would, inside an action or a prompt; anywhere else it cancels the
-  background task, and the cell ends with `KeyboardInterrupt` within a second.
+- SIGINT (Ctrl-C, a kernel interrupt, a step timeout) follows the one policy of
+  interrupts.py: `KeyboardInterrupt` where IPython would raise it, inside an action or
+  a prompt; anywhere else it cancels the background task, and the cell ends with
+  `KeyboardInterrupt` within a second.
 """
 
 from __future__ import annotations
@@ -24,14 +25,10 @@ import asyncio
 import builtins
 import concurrent.futures
 import queue
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Generic, TypeVar
 
 from IPython.core.error import StdinNotImplementedError
@@ -39,9 +36,10 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from .errors import ApprovalUnavailable
 from .events import Event, Observation
-from .executor import ShellExecutor, tee_outputs
-from .frontend import Frontend
-from .interrupts import StepTimer
+from .executor import Executor, ShellExecutor, acting, tee_outputs
+from .frontend import Approval, Frontend
+from .interrupts import RequestInterrupts, StepTimer
+from .options import CellOptions
 from .render_inline import InlineFrontend
 from .render_terminal import TerminalFrontend
 from .session import Outcome, Session
@@ -64,50 +62,6 @@ NO_STDIN = (
 )
 
 
-class BackgroundLoop:
-    """A daemon thread running one asyncio loop, started on first use."""
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                ready = threading.Event()
-                self._thread = threading.Thread(
-                    target=_serve, args=(loop, ready), name="codeact-magic", daemon=True
-                )
-                self._thread.start()
-                ready.wait()
-                self._loop = loop
-            return self._loop
-
-    def submit(self, coro: Coroutine[Any, Any, T], timeout: float = 5.0) -> T:
-        """Run `coro` on the loop and wait for it (for short housekeeping only)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        """Stop the loop and its thread (extension unload, tests)."""
-        with self._lock:
-            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        if not thread.is_alive():
-            loop.close()
-
-
-def _serve(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-    asyncio.set_event_loop(loop)
-    loop.call_soon(ready.set)
-    loop.run_forever()
-
-
 @dataclass
 class _Result(Generic[T]):
     value: T | None = None
@@ -124,17 +78,18 @@ class Bridge:
 
     The coroutine calls `call()` (wait for the result) or `post()` (fire and forget)
     to have functions run on the main thread; `run()`, on the main thread, starts the
-    coroutine and runs those functions in order until it ends.
+    coroutine and runs those functions in order until it ends. While it runs, SIGINT
+    follows the policy of interrupts.py, which cancels the background task.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._future: concurrent.futures.Future[None] | None = None
-        self._routing = False
         self._deadline: float | None = None
         self._failure: Exception | None = None
-        self.interrupted = False
+        self.cancelled = False
+        self.interrupts = RequestInterrupts(self._cancel)
 
     # --- the background side ----------------------------------------------------------
 
@@ -147,22 +102,6 @@ class Bridge:
         self._jobs.put((function, None))
 
     # --- the main thread's side ---------------------------------------------------------
-
-    @contextmanager
-    def interruptible(self) -> Iterator[None]:
-        """User code or a prompt runs: a SIGINT raises `KeyboardInterrupt` in it.
-
-        Python's own handler does that, as in IPython, and, being C, leaves no frame
-        of ours in the traceback of an interrupted action.
-        """
-        if not self._routing:
-            yield
-            return
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, self._on_sigint)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` in the background, serving it here; `KeyboardInterrupt` if interrupted."""
@@ -181,14 +120,14 @@ class Bridge:
         self._future = asyncio.run_coroutine_threadsafe(supervised(), self._loop)
         finished = False
         try:
-            with self._routing_sigint():
+            with self.interrupts:
                 finished = self._pump()
         finally:
             if not finished:
                 self._cancel()
         if self._failure is not None:
             raise self._failure
-        if self.interrupted or result.cancelled or not finished:
+        if self.cancelled or result.cancelled or not finished:
             raise KeyboardInterrupt
         if result.error is not None:
             raise result.error
@@ -220,7 +159,7 @@ class Bridge:
                     self._failure = error
                     self._cancel()
             return
-        if self.interrupted:
+        if self.cancelled:
             future.cancel()
             return
         if not future.set_running_or_notify_cancel():
@@ -228,7 +167,7 @@ class Bridge:
         try:
             value = function()
         except KeyboardInterrupt:
-            # Ctrl-C at a prompt, or "stop" answered to it: end the request.
+            # Ctrl-C between an action's statements: end the request.
             self._cancel()
             future.set_exception(concurrent.futures.CancelledError())
         except Exception as error:
@@ -237,32 +176,11 @@ class Bridge:
             future.set_result(value)
 
     def _cancel(self) -> None:
-        if not self.interrupted:
-            self.interrupted = True
+        if not self.cancelled:
+            self.cancelled = True
             self._deadline = time.monotonic() + GRACE_SECONDS
         if self._future is not None:
             self._future.cancel()
-
-    @contextmanager
-    def _routing_sigint(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            # Signals reach only the main thread (not e.g. an ipykernel subshell).
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
-        self._routing = True
-        try:
-            yield
-        finally:
-            self._routing = False
-            signal.signal(
-                signal.SIGINT, previous if previous is not None else signal.default_int_handler
-            )
-
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        # A step timeout that fires just after its action ended has nothing to stop.
-        if not StepTimer.consume():
-            self._cancel()
 
 
 class MainThreadExecutor(ShellExecutor):
@@ -281,7 +199,12 @@ class MainThreadExecutor(ShellExecutor):
         observation_chars: int = 4000,
         step_timeout: float = 0.0,
     ) -> None:
-        super().__init__(shell, observation_chars=observation_chars, step_timeout=step_timeout)
+        super().__init__(
+            shell,
+            observation_chars=observation_chars,
+            step_timeout=step_timeout,
+            watch=bridge.interrupts.action,
+        )
         self.bridge = bridge
 
     async def run(self, code: str) -> Observation:
@@ -295,17 +218,21 @@ class MainThreadExecutor(ShellExecutor):
             with tee_outputs(shell) as capture:
                 print(f"RuntimeError: {NO_AWAIT}", file=sys.stderr)
             return self._observe(capture, _failed(RuntimeError(NO_AWAIT)), count, False)
-        with tee_outputs(shell) as capture, StepTimer(self.step_timeout) as timer:
+        # No `stop` for `watch`: the action runs right here, where a SIGINT raises.
+        with (
+            tee_outputs(shell) as capture,
+            StepTimer(self.step_timeout) as timer,
+            self.watch(None) as signals,
+            acting(),
+        ):
             try:
-                with self.bridge.interruptible():
-                    result = shell.run_cell(code, store_history=False)
+                result = shell.run_cell(code, store_history=False)
             except KeyboardInterrupt:
                 # Between IPython's own statements rather than in the user's code.
                 result = _failed(KeyboardInterrupt())
-        # Python's handler raised any timeout SIGINT of this action; forget it, or the
-        # next Ctrl-C would pass for a late timeout.
+        # A timeout that fired as the action ended must not pass for a later Ctrl-C.
         StepTimer.consume()
-        return self._observe(capture, result, count, timer.fired)
+        return self._observe(capture, result, count, timer.fired, signals.interrupted)
 
 
 def _failed(error: BaseException) -> ExecutionResult:
@@ -341,7 +268,7 @@ class MainThreadFrontend:
     def render(self, event: Event) -> None:
         self.bridge.post(lambda: self.inner.render(event))
 
-    async def approve(self, step: int, code: str) -> bool:
+    async def approve(self, step: int, code: str) -> Approval:
         return await self.bridge.call(lambda: finish_now(self.inner.approve(step, code)))
 
 
@@ -358,48 +285,45 @@ def finish_now(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("a frontend's approve() suspended; %%codeact needs it to answer at once")
 
 
-def make_frontend(shell: InteractiveShell, settings: Settings, bridge: Bridge) -> Frontend:
-    """Inline displays in a Jupyter kernel, plain text anywhere else (a terminal)."""
+@dataclass
+class MagicHost:
+    """The `%%codeact` cell as a host: actions and rendering on the main thread."""
 
-    def ask(prompt: str) -> str:
-        with bridge.interruptible():
-            try:
-                return str(builtins.input(prompt))
-            except (StdinNotImplementedError, EOFError):
-                raise ApprovalUnavailable(NO_STDIN) from None
+    shell: InteractiveShell
+    bridge: Bridge
 
-    if getattr(shell, "kernel", None) is not None:
-        return InlineFrontend(settings.model, ask=ask)
-    plain = str(getattr(shell, "colors", "")).lower() == "nocolor"
-    color = not plain and sys.stdout.isatty()
-    return TerminalFrontend(settings.model, ask=ask, color=color)
+    def frontend(self, settings: Settings) -> Frontend:
+        """Inline displays in a Jupyter kernel, plain text anywhere else (a terminal)."""
+        interrupts = self.bridge.interrupts
+
+        def ask(prompt: str) -> str:
+            with interrupts.blocking():
+                try:
+                    return str(builtins.input(prompt))
+                except (StdinNotImplementedError, EOFError):
+                    raise ApprovalUnavailable(NO_STDIN) from None
+
+        shell = self.shell
+        if getattr(shell, "kernel", None) is not None:
+            inner: Frontend = InlineFrontend(settings.model, ask=ask)
+        else:
+            plain = str(getattr(shell, "colors", "")).lower() == "nocolor"
+            color = not plain and sys.stdout.isatty()
+            inner = TerminalFrontend(settings.model, ask=ask, color=color)
+        return MainThreadFrontend(inner, self.bridge)
+
+    def executor(self, settings: Settings) -> Executor:
+        return MainThreadExecutor(
+            self.shell,
+            self.bridge,
+            observation_chars=settings.observation_chars,
+            step_timeout=settings.step_timeout,
+        )
 
 
 def answer(
-    shell: InteractiveShell,
-    session: Session,
-    loop: BackgroundLoop,
-    request: str,
-    settings: Settings,
-    *,
-    remember: bool = True,
+    shell: InteractiveShell, session: Session, request: str, options: CellOptions
 ) -> Outcome:
     """Answer one `%%codeact` request; `KeyboardInterrupt` when interrupted."""
-    bridge = Bridge(loop.loop)
-    frontend = MainThreadFrontend(make_frontend(shell, settings, bridge), bridge)
-    executor = MainThreadExecutor(
-        shell,
-        bridge,
-        observation_chars=settings.observation_chars,
-        step_timeout=settings.step_timeout,
-    )
-    return bridge.run(
-        session.run(
-            request, settings=settings, frontend=frontend, executor=executor, remember=remember
-        )
-    )
-
-
-def call(loop: BackgroundLoop, coro: Coroutine[Any, Any, T]) -> T:
-    """Await `coro` on the background loop, interruptibly (`%codeact models`)."""
-    return Bridge(loop.loop).run(coro)
+    bridge = Bridge(session.background.loop)
+    return bridge.run(session.run(request, options, MagicHost(shell, bridge)))

@@ -18,15 +18,14 @@ to the line describing that name.
 
 Secrets: values are shown only for short scalars (and short lists/dicts of them), and
 never when the name looks like a secret (`api_key`, `dbPassword`, `GITHUB_TOKEN` …) or the
-value looks like a key (`sk-…`, a JWT, a URL with a password, a long random token).
-`secret_values` collects the values to redact from everything sent to the model.
+value looks like a key (`sk-…`, a JWT, a URL with a password, a long random token); what
+counts as either is decided in `secrets.py`. `secret_values` collects the values to
+redact from everything sent to the model.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-import os
 import re
 import sys
 import types
@@ -34,99 +33,15 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "looks_like_key",
-    "looks_secret_name",
-    "secret_values",
-    "summarize_namespace",
-]
+from .secrets import find_secrets, looks_like_key, looks_secret_name
+
+__all__ = ["secret_values", "summarize_namespace"]
 
 # IPython's own names (history, output cache, helpers); `hidden` adds the rest.
 _IPYTHON_NAMES = frozenset(
     {"In", "Out", "_", "__", "___", "_i", "_ii", "_iii", "_oh", "_ih", "_dh", "_sh"}
     | {"exit", "quit", "get_ipython", "_exit_code"}
 )
-_IPYTHON_NUMBERED = re.compile(r"_i?\d+")
-
-_SECRET_WORDS = frozenset(
-    {
-        "key",
-        "keys",
-        "token",
-        "tokens",
-        "secret",
-        "secrets",
-        "password",
-        "passwords",
-        "passwd",
-        "pwd",
-        "pw",
-        "pass",
-        "passphrase",
-        "passcode",
-        "credential",
-        "credentials",
-        "cred",
-        "creds",
-        "auth",
-        "authorization",
-        "apikey",
-        "private",
-        "privkey",
-        "bearer",
-        "jwt",
-        "cookie",
-        "cookies",
-        "dsn",
-        "otp",
-    }
-)
-# Words glued together without a separator (`accesstoken`, `clientsecret`).
-_SECRET_SUFFIXES = ("token", "tokens", "secret", "password", "passwd", "apikey", "privkey")
-# Too common in ordinary data to redact what follows them on sight (an S3 listing's
-# `{'Key': 'data/sales.csv'}`, a loop's last `key`, `max_tokens`); the summary still
-# hides the value.
-_WEAK_SECRET_WORDS = frozenset(
-    {"key", "keys", "tokens", "auth", "private", "cookie", "cookies", "otp"}
-)
-# …unless qualified: `api_key`, `SECRET_KEY`, `access_key`.
-_KEY_QUALIFIERS = frozenset(
-    {"api", "secret", "access", "private", "auth", "client", "signing", "encryption", "master"}
-    | {"license", "app", "service", "ssh", "gpg", "pgp", "session"}
-)
-_NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-# Environment variables that match the secret words but are not secret.
-_PUBLIC_ENVIRONMENT = frozenset({"PWD", "OLDPWD", "SSH_AUTH_SOCK"})
-
-# Keys with a recognisable shape. Anchored on a non-alphanumeric boundary so that
-# ordinary words ("disk-usage-…") do not match.
-KEY_PATTERN = re.compile(
-    r"""(?<![A-Za-z0-9])(?:
-        (?:sk|pk|rk)[-_][A-Za-z0-9_\-]{16,}          # OpenAI, Anthropic, Stripe
-      | gh[pousr]_[A-Za-z0-9]{20,}                   # GitHub
-      | github_pat_[A-Za-z0-9_]{20,}
-      | glpat-[A-Za-z0-9_\-]{20,}                    # GitLab
-      | xox[abposr]-[A-Za-z0-9\-]{10,}               # Slack
-      | AKIA[0-9A-Z]{16}                             # AWS access key id
-      | AIza[0-9A-Za-z_\-]{30,}                      # Google
-      | hf_[A-Za-z0-9]{20,}                          # Hugging Face
-      | eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}   # JWT
-      | Bearer\s+[A-Za-z0-9._~+/\-]{8,}=*              # HTTP Authorization header
-      | -----BEGIN[A-Z ]*PRIVATE\ KEY-----
-    )""",
-    re.VERBOSE,
-)
-# scheme://user:password@host — the password is group 1.
-# Anchored at the start of the scheme's run of characters, not at each word boundary
-# inside it, to stay linear.
-URL_PASSWORD = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:([^\s/@]+)@")
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_\-.]+")
-_FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
-
-# A secret shorter than this is not redacted verbatim everywhere: replacing every
-# "abc" in the conversation would mangle it, and such a value is no real secret.
-MIN_SECRET_LENGTH = 5
-_MAX_SECRET_CHARS = 8192
 
 _MAX_VALUE_CHARS = 80
 _MAX_LINE_CHARS = 400
@@ -139,93 +54,14 @@ _SCALARS: tuple[type, ...] = (bool, int, float, complex, type(None))
 _BOUND_PARAMETER = re.compile(r"^\(\$\w+(?:, /)?(?=[,)])(?:, )?")
 
 
-def looks_secret_name(name: str, *, strict: bool = False) -> bool:
-    """Whether a variable name looks like it holds a secret, judged on its word parts.
-
-    `strict` leaves out words that are too common in ordinary code to redact on sight
-    (`key`, `auth`, `private` …) unless qualified (`api_key`, `SECRET_KEY`).
-    """
-    words = _words(name)
-    if not strict:
-        return any(_is_secret_word(word) for word in words)
-    for word in words:
-        if word in _WEAK_SECRET_WORDS:
-            if word in ("key", "keys") and _KEY_QUALIFIERS.intersection(words):
-                return True
-        elif _is_secret_word(word):
-            return True
-    return False
-
-
-def _words(name: str) -> list[str]:
-    return [part.lower() for part in _NAME_PARTS.findall(name)]
-
-
-def _is_secret_word(word: str) -> bool:
-    return word in _SECRET_WORDS or word.endswith(_SECRET_SUFFIXES)
-
-
-def looks_like_key(value: str) -> bool:
-    """Whether a string looks like a credential: a known key shape, a URL with a
-    password, or a long random-looking token."""
-    if KEY_PATTERN.search(value) or URL_PASSWORD.search(value):
-        return True
-    return _looks_random(value)
-
-
-def _looks_random(value: str) -> bool:
-    if len(value) < 20 or not _TOKEN_CHARS.fullmatch(value) or _FILE_SUFFIX.search(value):
-        return False
-    if not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
-        return False
-    counts: dict[str, int] = {}
-    for char in value:
-        counts[char] = counts.get(char, 0) + 1
-    entropy = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
-    # Random base62 of 20+ characters scores above 4 bits a character; identifiers and
-    # words with a year in them ("sales_by_region_2023") score below.
-    return entropy >= 3.9
-
-
 def secret_values(
     user_ns: Mapping[str, object],
     hidden: Collection[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> frozenset[str]:
-    """String values to redact verbatim from everything sent to the model.
-
-    Values of secret-looking names in the namespace (and one level down in dicts:
-    `config["api_key"]`), key-looking strings, and secret-looking environment
-    variables (the kernel's own API key lives there). Shorter than
-    `MIN_SECRET_LENGTH` is left out.
-    """
-    pairs: list[tuple[str, object]] = []
-    for name, value in _visible(user_ns, hidden):
-        pairs.append((name, value))
-        if type(value) is dict:
-            pairs.extend((k, v) for k, v in _islice(value.items(), 200) if type(k) is str)
-    environ = os.environ if environ is None else environ
-    pairs.extend((k, v) for k, v in environ.items() if k not in _PUBLIC_ENVIRONMENT)
-    return frozenset(
-        value
-        for name, value in pairs
-        if type(value) is str
-        # Secrets are short; a long text merely containing one is redacted by pattern.
-        and len(value) <= _MAX_SECRET_CHARS
-        and (
-            looks_like_key(value) or (looks_secret_name(name, strict=True) and _secret_like(value))
-        )
-    )
-
-
-def _secret_like(value: str) -> bool:
-    """Whether a value under a secret name is distinctive enough to redact everywhere:
-    not a path, and not a short plain word that would also match ordinary text."""
-    value = value.strip()
-    if len(value) < MIN_SECRET_LENGTH or os.path.isabs(value) or value.startswith("~"):
-        return False
-    mixed = not (value.isalpha() and (value.islower() or value.isupper()))
-    return mixed or len(value) >= 12
+    """The values to redact from everything sent to the model: those `find_secrets`
+    finds among the user's visible variables and the environment."""
+    return find_secrets(_visible(user_ns, hidden), environ)
 
 
 def summarize_namespace(
@@ -279,10 +115,14 @@ def _visible(user_ns: Mapping[str, object], hidden: Collection[str]) -> Iterable
 
 
 def _is_ipython_name(name: str) -> bool:
+    if name[:1] != "_":
+        return name in _IPYTHON_NAMES
+    # `_12` and `_i12` pile up with every cell a session runs: checked without a regex.
+    number = name[2:] if name[1:2] == "i" else name[1:]
     return (
-        name in _IPYTHON_NAMES
+        number.isdecimal()
+        or name in _IPYTHON_NAMES
         or (name.startswith("__") and name.endswith("__"))
-        or _IPYTHON_NUMBERED.fullmatch(name) is not None
     )
 
 

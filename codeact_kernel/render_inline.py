@@ -7,16 +7,13 @@ action's own outputs follow live. A one-line footer closes the request.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 from IPython.display import DisplayHandle, display
 
 from .actions import split_answer
-from .errors import ApprovalUnavailable
 from .events import (
     ActionSkipped,
     CodeAction,
@@ -26,9 +23,14 @@ from .events import (
     ModelText,
     Progress,
     StepStarted,
+    Usage,
 )
-from .providers.base import Usage
+from .frontend import Approval, Ask, ask_approval
 
+NO_INPUT = (
+    "approval is 'ask' but this frontend cannot take input, so the action was not run. "
+    "Use a frontend with stdin, or `%codeact approval auto` to run actions without review."
+)
 _EXECUTE_OPEN = re.compile(r"<execute>\s*\n?")
 _EXECUTE_CLOSE = re.compile(r"\n?\s*</execute>")
 
@@ -70,7 +72,7 @@ class InlineFrontend:
         self,
         model: str,
         *,
-        ask: Callable[[str], str] | None = None,
+        ask: Ask | None = None,
         show_code: bool = True,
     ) -> None:
         self.model = model
@@ -104,22 +106,8 @@ class InlineFrontend:
             status = f"stopped: {type(event.error).__name__}"
             self._footer(footer_text(event.steps, event.usage, event.seconds, self.model, status))
 
-    async def approve(self, step: int, code: str) -> bool:
-        if self.ask is None:
-            raise ApprovalUnavailable(
-                "approval is 'ask' but this frontend cannot take input, so the action was "
-                "not run. Use a frontend with stdin, or `%codeact approval auto` to run "
-                "actions without review."
-            )
-        # Stopping is a cancellation, never a KeyboardInterrupt: this runs inside the
-        # request's task, and a KeyboardInterrupt leaving a task escapes the event loop.
-        try:
-            answer = self.ask(f"Run step {step}? [y]es / [n]o (skip) / [s]top: ")
-        except KeyboardInterrupt:
-            raise asyncio.CancelledError from None
-        if answer.strip().lower() in ("s", "stop"):
-            raise asyncio.CancelledError
-        return answer.strip().lower() in ("", "y", "yes")
+    async def approve(self, step: int, code: str) -> Approval:
+        return ask_approval(self.ask, step, unavailable=NO_INPUT)
 
     # --- display ------------------------------------------------------------------
 

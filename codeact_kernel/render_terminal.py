@@ -8,10 +8,8 @@ and a one-line footer closes the request. Colours only when asked for (a TTY).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import TextIO
 
-from .errors import ApprovalUnavailable
 from .events import (
     ActionObserved,
     ActionSkipped,
@@ -23,11 +21,18 @@ from .events import (
     Progress,
     StepStarted,
 )
+from .frontend import Approval, Ask, ask_approval
 from .render_inline import footer_text
 
 _DIM = "\x1b[2m"
 _ACTION = "\x1b[1;36m"
 _RESET = "\x1b[0m"
+
+
+NO_INPUT = (
+    "approval is 'ask' but nothing can read an answer here, so the action was not run. "
+    "Use `%codeact approval auto` to run actions without review."
+)
 
 
 class TerminalFrontend:
@@ -40,7 +45,7 @@ class TerminalFrontend:
         self,
         model: str,
         *,
-        ask: Callable[[str], str] | None = None,
+        ask: Ask | None = None,
         stream: TextIO | None = None,
         color: bool = False,
     ) -> None:
@@ -72,19 +77,13 @@ class TerminalFrontend:
             footer = footer_text(event.steps, event.usage, event.seconds, self.model, status)
             self._line(footer, _DIM)
 
-    async def approve(self, step: int, code: str) -> bool:
-        if self.ask is None:
-            raise ApprovalUnavailable(
-                "approval is 'ask' but nothing can read an answer here, so the action was "
-                "not run. Use `%codeact approval auto` to run actions without review."
-            )
+    async def approve(self, step: int, code: str) -> Approval:
         self._newline()
-        answer = self.ask(f"Run step {step}? [y]es / [n]o (skip) / [s]top: ").strip().lower()
-        # The prompt's own newline came from the user's Enter key.
-        self._at_line_start = True
-        if answer in ("s", "stop"):
-            raise KeyboardInterrupt
-        return answer in ("", "y", "yes")
+        try:
+            return ask_approval(self.ask, step, unavailable=NO_INPUT)
+        finally:
+            # The prompt's own newline came from the user's Enter key.
+            self._at_line_start = True
 
     # --- output -------------------------------------------------------------------
 

@@ -1,7 +1,16 @@
-"""A CodeAct session: the conversation memory, settings and token counts of one shell.
+"""A CodeAct session: one shell's conversation, settings and usage, and the one path
+every request takes.
 
-The kernel and the magic each own one `Session` per shell; `run()` answers one
-request with the agent and feeds its events to a frontend.
+`Session.run(request, options, host)` owns a request from start to end: it resolves
+the settings (the model detected when none is configured), asks the host for a
+frontend and an executor made for those final settings, runs the agent, and reports
+the outcome from the turn it recorded. A host (the kernel, the magic's runner, the
+headless CLI, the benchmark) is only what differs between them: how events are shown,
+where actions run, how an interrupt reaches the request.
+
+Making a session is cheap (the agent, the providers and httpx load with the first
+request), so every host makes one at once and the session itself remembers the cells
+the user runs between requests.
 """
 
 from __future__ import annotations
@@ -9,37 +18,65 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
-from .agent import Agent
+from .background import BackgroundLoop
 from .errors import CodeActError
-from .events import Failed, Turn
-from .executor import Executor
-from .frontend import Frontend
-from .namespace import secret_values, summarize_namespace
-from .providers import create_model
-from .providers.base import Usage
-from .settings import CodeAct, Settings, resolve, with_detected_model
+from .events import Turn, Usage
+from .options import CellOptions
+from .settings import CodeAct, Settings
 
-if TYPE_CHECKING:  # httpx loads with the first request: kernel start stays fast
+if TYPE_CHECKING:  # loaded with the first request: kernel start and %load_ext stay fast
     import httpx
+
+    from .executor import Executor
+    from .frontend import Frontend
+
+INTERRUPTED = "The request was interrupted; what happened so far is kept in the conversation."
+INTERRUPTED_UNREMEMBERED = "The request was interrupted (--no-history: it is not remembered)."
+REPLAYED = "[Answered earlier in this notebook; its code cells were re-run without the model.]"
+
+# Cells that manage CodeAct itself tell the model nothing about the user's work.
+_ABOUT_CODEACT = re.compile(r"\s*(%%?codeact\b|%(re)?load_ext\s+codeact_kernel\b)")
+
+
+class Host(Protocol):
+    """What runs a request: shows its events and runs its actions.
+
+    Both are asked for once per request, with settings that are already final (the
+    model name is known), and the host decides how an interrupt reaches the request
+    (interrupts.py holds the policy every host uses).
+    """
+
+    def frontend(self, settings: Settings) -> Frontend: ...
+
+    def executor(self, settings: Settings) -> Executor: ...
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a request ended: `error` is None when the model gave its final answer."""
+    """How a request ended, read from the turn it recorded."""
 
     turn: Turn
-    usage: Usage
-    error: CodeActError | None = None
+
+    @property
+    def error(self) -> CodeActError | None:
+        """The error to show, or None when the model gave its final answer."""
+        return self.turn.failure
+
+    @property
+    def usage(self) -> Usage:
+        return self.turn.usage
 
 
 class Session:
-    """Conversation memory and settings shared by every request in one shell."""
+    """Conversation memory, settings and usage shared by every request in one shell."""
 
     def __init__(
         self,
@@ -55,76 +92,142 @@ class Session:
         self.pending_cells: list[str] = []
         self.usage = Usage()
         self.requests = 0
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self.running = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self.background = BackgroundLoop()
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._detected: str | None = None
+        self._watching = False
+
+    # --- settings -------------------------------------------------------------------
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        return os.environ if self.environ is None else self.environ
 
     def settings(self, **cell_overrides: Any) -> Settings:
-        """Effective settings: config files < environment < session < this cell."""
-        environ = os.environ if self.environ is None else self.environ
-        return resolve(self.configurable, environ, {**self.overrides, **cell_overrides})
+        """Effective settings: config files < environment < session < this cell.
+
+        Without a configured model, `model` is empty here; `run` detects one.
+        """
+        from .providers import resolve_settings
+
+        return resolve_settings(
+            self.configurable, self.environment, {**self.overrides, **cell_overrides}
+        )
+
+    async def final_settings(self, options: CellOptions | None = None) -> Settings:
+        """The settings a request runs with, the model detected if none is configured
+        (detected once a session: it probes the environment and local servers)."""
+        settings = self.settings(**(options.overrides if options else {}))
+        if settings.model:
+            return settings
+        from .providers import with_detected_model
+        from .providers.detect import detect_default_model
+
+        if self._detected is None:
+            self._detected = await detect_default_model(self.environment, self.client())
+        return with_detected_model(settings, self._detected, self.environment)
+
+    # --- what the user does between requests -------------------------------------------
+
+    def watch_cells(self) -> None:
+        """Remember every cell the user runs in the shell, to tell the model next time."""
+        if not self._watching:
+            self.shell.events.register("post_run_cell", self._record_cell)
+            self._watching = True
+
+    def close(self) -> None:
+        """Stop watching the shell and close the background loop's connections."""
+        if self._watching:
+            self.shell.events.unregister("post_run_cell", self._record_cell)
+            self._watching = False
+        if self.background.started:
+            with contextlib.suppress(Exception):
+                self.background.submit(self._close_client(self.background.loop))
+        self.background.close()
 
     def record_user_cell(self, code: str) -> None:
-        """Remember a cell the user ran, to tell the model at the next request."""
-        if code.strip():
+        """Remember a cell the user ran (not one that manages CodeAct itself)."""
+        if code.strip() and not _ABOUT_CODEACT.match(code):
             self.pending_cells.append(code)
+
+    def _record_cell(self, result: ExecutionResult) -> None:
+        info = result.info
+        # Actions are part of the request that ran them, not cells of the user's.
+        if self.running or info is None:
+            return
+        if info.silent or not info.store_history or not info.raw_cell:
+            return
+        self.record_user_cell(info.raw_cell)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for a request that is still unwinding (its host gave up waiting for it)."""
+        return self._idle.wait(timeout)
 
     def reset(self) -> None:
         """Forget the conversation (the namespace is untouched)."""
         self.turns.clear()
         self.pending_cells.clear()
 
+    def remember_replay(self, request: str) -> None:
+        """A prompt answered earlier was replayed from the notebook, without the model.
+
+        Follow-ups must know the request. Its actions reach the model as the cells the
+        user ran next, since that is what re-running them is.
+        """
+        self.turns.append(Turn(request=request, final=REPLAYED))
+
+    # --- the request ----------------------------------------------------------------
+
     def client(self) -> httpx.AsyncClient:
         """The HTTP client of the running event loop (a client cannot change loops)."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
+        client = self._clients.get(loop)
+        if client is None:
             import httpx
 
-            self._client = httpx.AsyncClient()
-            self._client_loop = loop
-        return self._client
+            client = self._clients[loop] = httpx.AsyncClient()
+        return client
 
-    async def _detect_model(self, settings: Settings) -> Settings:
-        """No model configured: pick one from the keys and local servers (once a session)."""
-        environ = os.environ if self.environ is None else self.environ
-        if self._detected is None:
-            from .providers.detect import detect_default_model
-
-            self._detected = await detect_default_model(environ, self.client())
-        return with_detected_model(settings, self._detected, environ)
+    async def _close_client(self, loop: asyncio.AbstractEventLoop) -> None:
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
 
     def secrets(self, settings: Settings) -> set[str]:
         """Values that must never reach the model: the key and secret-looking variables."""
-        environ = os.environ if self.environ is None else self.environ
-        found = set(secret_values(self.shell.user_ns, self.shell.user_ns_hidden, environ))
+        from .namespace import secret_values
+
+        found = set(secret_values(self.shell.user_ns, self.shell.user_ns_hidden, self.environment))
         if settings.api_key:
             found.add(settings.api_key)
         return found
 
     def namespace_summary(self) -> str:
+        from .namespace import summarize_namespace
+
         return summarize_namespace(self.shell.user_ns, hidden=self.shell.user_ns_hidden)
 
-    async def run(
-        self,
-        request: str,
-        *,
-        settings: Settings,
-        frontend: Frontend,
-        executor: Executor,
-        remember: bool = True,
-    ) -> Outcome:
+    async def run(self, request: str, options: CellOptions, host: Host) -> Outcome:
         """Answer `request`; an interrupt propagates as `asyncio.CancelledError`.
 
-        Raises `ConfigurationError` before anything is recorded when no usable model
-        is configured.
+        Raises `ConfigurationError` before anything is recorded when the settings are
+        invalid or no usable model is configured.
         """
-        if not settings.model:
-            settings = await self._detect_model(settings)
+        from .agent import Agent
+        from .providers import create_model
+        from .providers.images import accepts_images
+
+        settings = await self.final_settings(options)
         model = create_model(settings, self.client())
+        frontend = host.frontend(settings)
+        executor = host.executor(settings)
         turn = Turn(request=request, user_cells=tuple(self.pending_cells))
         self.pending_cells.clear()
-        history = tuple(self.turns) if remember else ()
-        if remember:
+        history = tuple(self.turns) if options.history else ()
+        if options.history:
             self.turns.append(turn)
         self.requests += 1
         agent = Agent(
@@ -134,18 +237,26 @@ class Session:
             approve=frontend.approve,
             namespace=self.namespace_summary,
             secrets=lambda: self.secrets(settings),
+            vision=settings.vision == "on"
+            or (settings.vision == "auto" and accepts_images(settings.model)),
         )
-        error: CodeActError | None = None
+        self.running = True
+        self._idle.clear()
         try:
             # aclosing: if rendering fails, the model's stream is still closed.
             async with contextlib.aclosing(agent.run(turn, history)) as events:
                 async for event in events:
-                    if isinstance(event, Failed):
-                        error = event.error
                     frontend.render(event)
         except asyncio.CancelledError:
             turn.error = "interrupted by the user"
             raise
         finally:
+            self.running = False
+            self._idle.set()
             self.usage += turn.usage
-        return Outcome(turn, turn.usage, error)
+        return Outcome(turn)
+
+
+def interrupted_message(options: CellOptions) -> str:
+    """What an interrupted request's error says."""
+    return INTERRUPTED if options.history else INTERRUPTED_UNREMEMBERED

@@ -2,7 +2,12 @@
 
 Precedence, highest first (DESIGN.md §4): session (magic options, `%codeact`),
 environment, Jupyter/IPython config files (`c.CodeAct.<trait>`), defaults.
-`resolve()` returns the effective `Settings` and, for each field, where it came from.
+`resolve()` merges them and records, for each field, where it came from.
+
+The key and base URL also come from variables that only the chosen provider knows
+(`OPENAI_API_KEY`, `OLLAMA_HOST` …), so `codeact_kernel.providers.resolve_settings`,
+which knows the providers, completes what `resolve()` returns: this module sits below
+the providers and does not ask them.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ class CodeAct(Configurable):
     approval = CaselessStrEnum(
         ["auto", "ask"], "auto", help="auto runs actions at once; ask confirms each first."
     ).tag(config=True)
+    vision = CaselessStrEnum(
+        ["auto", "on", "off"],
+        "auto",
+        help="Send images that actions display to the model: auto = for models known to "
+        "accept images.",
+    ).tag(config=True)
     automagic = Bool(False, help="Let bare words call magics (off: they go to the model).").tag(
         config=True
     )
@@ -69,6 +80,7 @@ class Settings:
     context_tokens: int = 24000
     step_timeout: float = 0.0
     approval: str = "auto"
+    vision: str = "auto"
     automagic: bool = False
     request_retries: int = 2
     connect_timeout: float = 10.0
@@ -92,9 +104,8 @@ class Settings:
         }
 
 
-# Environment variables per setting, most specific first. Provider-customary variables
-# are fallbacks; which ones apply depends on the provider, so keys and URLs are
-# resolved in `_provider_env`.
+# Environment variables per setting, most specific first. The key's and the base URL's
+# depend on the provider: each provider declares its own.
 _ENV_VARS: dict[str, tuple[str, ...]] = {
     "model": ("CODEACT_MODEL",),
     "max_steps": ("CODEACT_MAX_STEPS",),
@@ -104,29 +115,15 @@ _ENV_VARS: dict[str, tuple[str, ...]] = {
     "context_tokens": ("CODEACT_CONTEXT_TOKENS",),
     "step_timeout": ("CODEACT_STEP_TIMEOUT",),
     "approval": ("CODEACT_APPROVAL",),
+    "vision": ("CODEACT_VISION",),
     "request_retries": ("CODEACT_REQUEST_RETRIES",),
-}
-
-_KEY_VARS: dict[str, tuple[str, ...]] = {
-    "openai": ("CODEACT_API_KEY", "OPENAI_API_KEY"),
-    "anthropic": ("CODEACT_API_KEY", "ANTHROPIC_API_KEY"),
-    "ollama": ("CODEACT_API_KEY",),
-}
-_URL_VARS: dict[str, tuple[str, ...]] = {
-    "openai": ("CODEACT_BASE_URL", "OPENAI_BASE_URL"),
-    "anthropic": ("CODEACT_BASE_URL", "ANTHROPIC_BASE_URL"),
-    "ollama": ("CODEACT_BASE_URL", "OLLAMA_HOST"),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "action_format": ("markdown", "execute"),
     "approval": ("auto", "ask"),
+    "vision": ("auto", "on", "off"),
 }
-
-
-def key_variables(provider: str) -> tuple[str, ...]:
-    """The environment variables that may hold the key of `provider`."""
-    return _KEY_VARS.get(provider, ("CODEACT_API_KEY",))
 
 
 def resolve(
@@ -134,7 +131,11 @@ def resolve(
     environ: Mapping[str, str] | None = None,
     session: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge defaults, config files, environment and session overrides, in that order."""
+    """Merge defaults, config files, environment and session overrides, in that order.
+
+    All but the provider's own variables for the key and base URL: see the module's
+    docstring.
+    """
     environ = os.environ if environ is None else environ
     configurable = configurable or CodeAct()
     configured = set(configurable.config.get("CodeAct", {}))
@@ -152,46 +153,15 @@ def resolve(
     values = _validate(values)
     settings = Settings(**values, sources=sources)
     if session and session.get("model"):
-        # The provider decides which key and URL variables apply: a model chosen for
-        # the session or a cell must not be sent another provider's key, nor go to
-        # another provider's URL from the config file.
+        # A model chosen for the session or a cell may be another provider's: it must
+        # not be sent the configured provider's key, nor go to its URL.
         configured_provider = settings.model.partition(":")[0]
         settings = settings.with_overrides(model=session["model"])
         if settings.model.partition(":")[0] != configured_provider:
             settings = dataclasses.replace(settings, api_key="", base_url="")
-    settings = _provider_env(settings, environ)
     if session:
         settings = settings.with_overrides(**session)
     return settings
-
-
-def with_detected_model(
-    settings: Settings, model: str, environ: Mapping[str, str] | None = None
-) -> Settings:
-    """`settings` with an auto-detected model, and that provider's key and base URL."""
-    environ = os.environ if environ is None else environ
-    sources: dict[str, Source] = {**settings.sources, "model": "detected"}
-    detected = dataclasses.replace(settings, model=model, sources=sources)
-    return _provider_env(detected, environ)
-
-
-def _provider_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    """Fill the key and base URL from the environment variables of the chosen provider."""
-    provider = settings.model.partition(":")[0] or "openai"
-    changes: dict[str, Any] = {}
-    sources = dict(settings.sources)
-    key_source = "c.CodeAct.api_key" if settings.api_key else ""
-    for variable in key_variables(provider):
-        if environ.get(variable):
-            changes["api_key"], key_source = environ[variable], variable
-            sources["api_key"] = "environment"
-            break
-    for variable in _URL_VARS.get(provider, ("CODEACT_BASE_URL",)):
-        if environ.get(variable):
-            changes["base_url"] = environ[variable]
-            sources["base_url"] = "environment"
-            break
-    return dataclasses.replace(settings, **changes, sources=sources, api_key_source=key_source)
 
 
 def _validate(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,26 @@
-"""Drive a real `codeact` kernel subprocess through jupyter_client, as JupyterLab does."""
+"""Drive real kernel subprocesses through jupyter_client, as JupyterLab does.
+
+Two hosts run a request (DESIGN.md §3): the `codeact` kernel, where a natural-language
+cell is the request, and the stock `python3` kernel after `%load_ext codeact_kernel`,
+where a `%%codeact` cell is. `Host` is either, with the cell text that asks it.
+
+Test modules that use the fixtures below load this module as a plugin
+(`pytest_plugins = ("kernel_harness",)`), so the shared kernels are started once
+per test session, whichever modules use them:
+
+- `kernel_host`, `magic_host`: the two hosts, pointed at the scripted model server,
+  reading `c.CodeAct.*` from `ipython_dir`'s kernel config (CONFIG);
+- `host`: each of them in turn (tests that hold for both);
+- `jupyter_path`: a data dir with both kernelspecs, for tests that start their own
+  kernel (`start_host`, `running_kernel`).
+
+Those modules import this one before pytest loads it as a plugin, too late for
+pytest to rewrite its asserts, so it asks pytest not to try: PYTEST_DONT_REWRITE.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import time
@@ -9,19 +28,31 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import pytest
+from ipykernel.kernelspec import install as install_ipykernel_spec
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
+from model_server import ScriptedModelServer
 
 from codeact_kernel.install import install
 
 TEST_KEY = "sk-test-SECRET-0123456789abcdef"
 
+# What the shared hosts' kernel config sets (`%codeact config` shows where it came from).
+CONFIG = "c.CodeAct.observation_chars = 1234\n"
+
 
 def install_kernelspec(prefix: Path) -> Path:
     """Install the `codeact` kernelspec under `prefix` and return its Jupyter data dir."""
     install(prefix=str(prefix))
+    return prefix / "share" / "jupyter"
+
+
+def install_stock_kernelspec(prefix: Path) -> Path:
+    """Install ipykernel's own `python3` kernelspec under `prefix`; return its data dir."""
+    install_ipykernel_spec(prefix=str(prefix))
     return prefix / "share" / "jupyter"
 
 
@@ -42,10 +73,11 @@ def kernel_env(model_url: str | None, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def running_kernel(
-    jupyter_path: Path, env: Mapping[str, str]
+    jupyter_path: Path, env: Mapping[str, str], kernel_name: str = "codeact"
 ) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+    """A kernel of the kernelspec `kernel_name` found in `jupyter_path`, ready."""
     os.environ["JUPYTER_PATH"] = str(jupyter_path)
-    manager = KernelManager(kernel_name="codeact")
+    manager = KernelManager(kernel_name=kernel_name)
     manager.start_kernel(env=dict(env))
     client = manager.client()
     client.start_channels()
@@ -151,6 +183,11 @@ def user_messages(request: dict[str, Any]) -> list[str]:
     return [m["content"] for m in request["body"]["messages"] if m["role"] == "user"]
 
 
+def all_text(request: dict[str, Any]) -> str:
+    """Every message of one logged model request, as JSON text."""
+    return json.dumps(request["body"]["messages"])
+
+
 Messages = list[dict[str, Any]]
 
 
@@ -167,3 +204,115 @@ def interrupt_when(
             manager.interrupt_kernel()
 
     return during, fired
+
+
+# --- hosts ---------------------------------------------------------------------------
+
+HostName = Literal["kernel", "magic"]
+HOSTS: tuple[HostName, ...] = ("kernel", "magic")
+
+
+@dataclass(frozen=True)
+class Host:
+    """A kernel that answers requests: `kernel` is the `codeact` kernel (a request is a
+    natural-language cell), `magic` the stock `python3` kernel with `%load_ext
+    codeact_kernel` (a request is a `%%codeact` cell)."""
+
+    name: HostName
+    manager: KernelManager
+    client: BlockingKernelClient
+
+    def cell(self, request: str, options: str = "") -> str:
+        """The cell that asks this host `request`, with `%%codeact` options if any."""
+        if self.name == "kernel" and not options:
+            return request
+        return f"%%codeact {options}".rstrip() + "\n" + request
+
+    def request(self, text: str, options: str = "", **kwargs: Any) -> Execution:
+        """Run the cell that asks for `text` (keywords as for `execute`)."""
+        return execute(self.client, self.cell(text, options), **kwargs)
+
+    def execute(self, code: str, **kwargs: Any) -> Execution:
+        """Run a cell as it is: code, or a `%codeact`/`%%codeact` magic."""
+        return execute(self.client, code, **kwargs)
+
+    def request_interrupted(self, text: str, *, once_shown: str) -> tuple[Execution, float | None]:
+        """Ask for `text` and interrupt the kernel once an output shows `once_shown`: the
+        execution, and the seconds from the interrupt to the reply (None: never shown)."""
+        during, fired = interrupt_when(
+            self.manager, lambda ms: any(once_shown in m["content"].get("text", "") for m in ms)
+        )
+        result = self.request(text, during=during)
+        return result, (time.monotonic() - fired[0] if fired else None)
+
+    @contextmanager
+    def settings(self, **values: str) -> Iterator[None]:
+        """Session settings (`%codeact NAME VALUE`) for the duration, unset after."""
+        try:
+            for name, value in values.items():
+                done = self.execute(f"%codeact {name} {value}")
+                assert done.status == "ok", done.content
+            yield
+        finally:
+            for name in values:
+                self.execute(f"%codeact unset {name}")
+
+
+@contextmanager
+def start_host(name: HostName, jupyter_path: Path, env: Mapping[str, str]) -> Iterator[Host]:
+    """A fresh host of kind `name`, its kernel started with `env`."""
+    kernel_name = "codeact" if name == "kernel" else "python3"
+    with running_kernel(jupyter_path, env, kernel_name) as (manager, client):
+        if name == "magic":
+            loaded = execute(client, "%load_ext codeact_kernel")
+            assert loaded.status == "ok", loaded.content
+        yield Host(name, manager, client)
+
+
+@pytest.fixture(scope="session")
+def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Jupyter data dir with the `codeact` kernelspec and ipykernel's `python3`."""
+    prefix = tmp_path_factory.mktemp("prefix")
+    install_stock_kernelspec(prefix)
+    return install_kernelspec(prefix)
+
+
+@pytest.fixture(scope="session")
+def ipython_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An IPython directory whose kernel config sets `c.CodeAct.*` (CONFIG)."""
+    path = tmp_path_factory.mktemp("ipython")
+    profile = path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_kernel_config.py").write_text(CONFIG)
+    return path
+
+
+def _shared_host(
+    name: HostName, jupyter_path: Path, ipython_dir: Path, server: ScriptedModelServer
+) -> Iterator[Host]:
+    env = kernel_env(server.url, IPYTHONDIR=str(ipython_dir))
+    with start_host(name, jupyter_path, env) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def kernel_host(
+    jupyter_path: Path, ipython_dir: Path, _model_server_session: ScriptedModelServer
+) -> Iterator[Host]:
+    """The `codeact` kernel, shared by every test that uses it."""
+    yield from _shared_host("kernel", jupyter_path, ipython_dir, _model_server_session)
+
+
+@pytest.fixture(scope="session")
+def magic_host(
+    jupyter_path: Path, ipython_dir: Path, _model_server_session: ScriptedModelServer
+) -> Iterator[Host]:
+    """The stock `python3` kernel with `%load_ext codeact_kernel`, shared likewise."""
+    yield from _shared_host("magic", jupyter_path, ipython_dir, _model_server_session)
+
+
+@pytest.fixture(params=HOSTS)
+def host(request: pytest.FixtureRequest) -> Host:
+    """Each shared host in turn."""
+    shared: Host = request.getfixturevalue(f"{request.param}_host")
+    return shared

@@ -31,6 +31,9 @@ class ScriptedModel:
     def endpoint(self) -> str:
         return "scripted"
 
+    async def list_models(self) -> list[str]:
+        return ["test"]
+
     async def stream(
         self, messages: Sequence[Message], *, stop: Sequence[str] = ()
     ) -> AsyncIterator[StreamItem]:

@@ -34,6 +34,7 @@ from codeact_kernel.events import (
     UsageReport,
 )
 from codeact_kernel.executor import ShellExecutor
+from codeact_kernel.frontend import Approval
 from codeact_kernel.settings import Settings
 
 
@@ -47,7 +48,7 @@ def answer(
     shell: InteractiveShell,
     replies: list[str | BaseException],
     request: str = "do it",
-    approve: Callable[[int, str], Awaitable[bool]] | None = None,
+    approve: Callable[[int, str], Awaitable[Approval]] | None = None,
     history: tuple[Turn, ...] = (),
     **settings: Any,
 ) -> tuple[list[Event], Turn, ScriptedModel]:
@@ -145,9 +146,9 @@ def test_declined_actions_do_not_run(shell: InteractiveShell) -> None:
     shell.user_ns.pop("touched", None)
     asked: list[tuple[int, str]] = []
 
-    async def decline(step: int, code: str) -> bool:
+    async def decline(step: int, code: str) -> Approval:
         asked.append((step, code))
-        return False
+        return Approval.SKIP
 
     events, turn, model = answer(
         shell,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import re
+import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -11,10 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codeact_kernel.context import REDACTED, build_messages, redact, system_prompt
+from codeact_kernel.context import IMAGE_TOKENS, build_messages, system_prompt
 from codeact_kernel.events import Observation, Step, Turn
 from codeact_kernel.namespace import secret_values, summarize_namespace
 from codeact_kernel.providers.base import Message, estimate_tokens
+from codeact_kernel.secrets import REDACTED
 
 OPENAI_KEY = "sk-abc123def456ghi789jkl012mno345"
 
@@ -274,6 +278,117 @@ def test_budget_properties(sizes: list[int], steps: list[int], budget: int) -> N
         assert all(len(text) <= len("Observation:\n") + 200 + 50 for text in observations)
 
 
+# --- images within the budget ------------------------------------------------------------
+
+
+def plots(size: int = 20) -> list[Step]:
+    return [
+        observed(1, "a", "a", "A" * size, images=("A1", "A2")),
+        observed(2, "b", "b", "B" * size, images=("B",)),
+        observed(3, "c", "c", "C" * size, images=("C1", "C2")),
+    ]
+
+
+def images_of(messages: list[Message]) -> list[tuple[str, ...]]:
+    return [m.images for m in messages if m.images]
+
+
+@pytest.mark.parametrize(
+    ("room", "kept"),
+    [
+        (5, [("A1", "A2"), ("B",), ("C1", "C2")]),
+        (3, [("B",), ("C1", "C2")]),
+        (2, [("C1", "C2")]),
+        (1, [("C2",)]),
+        (0, []),
+    ],
+)
+def test_oldest_images_go_first_and_the_latest_last(room: int, kept: list[tuple[str, ...]]) -> None:
+    text = tokens(build(current=plots(), vision=True))
+    messages = build(current=plots(), vision=True, budget_tokens=text + room * IMAGE_TOKENS)
+    assert images_of(messages) == kept
+    assert "truncated" not in "".join(m.content for m in messages)
+
+
+def test_images_go_before_any_text_is_cut() -> None:
+    current = plots(size=4000)
+    text = tokens(build(current=current))
+    messages = build(current=current, vision=True, budget_tokens=text)
+    assert images_of(messages) == []
+    assert "truncated" not in "".join(m.content for m in messages)
+    cut = build(current=current, vision=True, budget_tokens=text - 500)
+    assert "truncated" in cut[3].content  # the oldest observation
+
+
+def test_earlier_requests_go_before_images() -> None:
+    room = tokens(build(current=plots(), vision=True)) + 5 * IMAGE_TOKENS + 40
+    messages = build(history=[big_turn(0, 400)], current=plots(), vision=True, budget_tokens=room)
+    assert "request 0" not in "".join(m.content for m in messages)
+    assert len(sum(images_of(messages), ())) == 5
+
+
+# --- cost however long the session -------------------------------------------------------
+
+
+class Watched(Sequence[Turn]):
+    """A history that records which turns were looked at."""
+
+    def __init__(self, turns: list[Turn]) -> None:
+        self.turns = turns
+        self.seen: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    def __getitem__(self, index: Any) -> Any:
+        if not isinstance(index, int):
+            raise AssertionError("the whole history was copied")
+        self.seen.add(index % len(self.turns))
+        return self.turns[index]
+
+
+def test_only_the_turns_that_fit_are_looked_at() -> None:
+    history = Watched([big_turn(i, 400) for i in range(1000)])
+    one = tokens(build(history=[big_turn(0, 400)])) - tokens(build())
+    messages = build(history=history, budget_tokens=tokens(build()) + 10 * one)
+    assert "[991 earlier request(s)" in messages[1].content
+    text = "\n".join(m.content for m in messages)
+    assert "request 991" in text and "request 990" not in text
+    # The nine that fit, and the one that did not.
+    assert history.seen == set(range(990, 1000))
+
+
+def test_a_turn_changed_after_it_was_sent_is_sent_changed() -> None:
+    turn = Turn("a", final="first answer")
+    assert "first answer" in build(history=[turn])[2].content
+    turn.final = "second answer"
+    assert build(history=[turn])[2].content == "second answer"
+
+
+def test_new_secrets_are_redacted_from_earlier_turns() -> None:
+    turn = Turn("connect", [observed(1, "x", "x", "it is opensesame42")], final="done")
+    assert "opensesame42" in "".join(m.content for m in build(history=[turn]))
+    messages = build(history=[turn], secrets=["opensesame42"])
+    assert "opensesame42" not in "".join(m.content for m in messages)
+
+
+def test_a_forgotten_conversation_is_not_kept_alive() -> None:
+    turns = [big_turn(i, 400) for i in range(3)]
+    build(history=turns, current=plots())
+    refs = [weakref.ref(turn) for turn in turns]
+    del turns
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+
+
+def test_repeated_calls_give_the_same_messages() -> None:
+    history = [big_turn(i, 400) for i in range(30)]
+    current = plots(size=3000)
+    args: dict[str, Any] = {"history": history, "current": current, "budget_tokens": 5000}
+    assert build(**args) == build(**args)
+    assert build(**args, vision=True) == build(**args, vision=True)
+
+
 # --- secrets ----------------------------------------------------------------------------
 
 
@@ -317,48 +432,3 @@ def test_secret_literals_in_cells_are_redacted_without_the_namespace() -> None:
     cells = ['db_password = "hunter2"', "API_TOKEN: str = 'tok-123456'"]
     content = build(user_cells=cells)[1].content
     assert "hunter2" not in content and "tok-123456" not in content
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ('db_password = "hunter2"', f'db_password = "{REDACTED}"'),
-        ("API_KEY: str = 'abc'", f"API_KEY: str = '{REDACTED}'"),
-        ("os.environ['GITHUB_TOKEN'] = \"t0k\"", f"os.environ['GITHUB_TOKEN'] = \"{REDACTED}\""),
-        ('connect(password="pw1", user="bob")', f'connect(password="{REDACTED}", user="bob")'),
-        ('{"api_key": "abc", "model": "m"}', f'{{"api_key": "{REDACTED}", "model": "m"}}'),
-        ('SECRET = """a\nb"""', f'SECRET = """{REDACTED}"""'),
-        ("OPENAI_API_KEY=xyz-123 HOME=/root", f"OPENAI_API_KEY={REDACTED} HOME=/root"),
-        ("note = \"password='p4ss'\"", f"note = \"password='{REDACTED}'\""),
-        ("postgres://me:s3cret@db/x", f"postgres://me:{REDACTED}@db/x"),
-        (f"key is {OPENAI_KEY}.", f"key is {REDACTED}."),
-        ("Authorization: Bearer abcdef0123456789", f"Authorization: {REDACTED}"),
-        (
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
-            REDACTED,
-        ),
-    ],
-)
-def test_redact(text: str, expected: str) -> None:
-    assert redact(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "connect(password=pw, user=name)",
-        'if password == "x": pass',
-        "{'Key': 'data/sales.csv', 'Size': 10}",
-        "key = 'region'",
-        "tokens = 512",
-        'print("hello world")',
-        "postgres://db.example.com/sales",
-        "password = ''",
-    ],
-)
-def test_redact_leaves_ordinary_text_alone(text: str) -> None:
-    assert redact(text) == text
-
-
-def test_redact_known_values_anywhere() -> None:
-    assert redact("the pass is hunter2, ok", ["hunter2", "abc"]) == f"the pass is {REDACTED}, ok"

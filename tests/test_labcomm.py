@@ -7,7 +7,6 @@ the messages one natural-language cell produces (docs/protocol.md).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import queue
@@ -34,18 +33,17 @@ from codeact_kernel.events import (
     Progress,
     RequestStarted,
     StepStarted,
+    Usage,
     UsageReport,
 )
+from codeact_kernel.frontend import APPROVAL_PATTERN, Approval, approval_question
 from codeact_kernel.labcomm import (
     PROTOCOL,
     REPLAY_PROMPT,
     TARGET,
     LabBridge,
     LabFrontend,
-    Replay,
-    ReplayedStep,
 )
-from codeact_kernel.providers.base import Usage
 
 SESSION = "client-session-1"
 T = TypeVar("T")
@@ -108,7 +106,7 @@ class Narrative:
         self.events.append(event)
         self.journal.append(("narrative", type(event).__name__))
 
-    async def approve(self, step: int, code: str) -> bool:
+    async def approve(self, step: int, code: str) -> Approval:
         raise AssertionError("the lab frontend asks for approval itself")
 
 
@@ -426,10 +424,20 @@ def test_failed_request_reports_the_error(
 
 
 @pytest.mark.parametrize(
-    ("answer", "approved"), [("y", True), ("", True), ("YES", True), ("n", False), ("no", False)]
+    ("answer", "approved"),
+    [
+        ("y", Approval.RUN),
+        ("", Approval.RUN),
+        ("YES", Approval.RUN),
+        ("n", Approval.SKIP),
+        ("no", Approval.SKIP),
+        ("what?", Approval.SKIP),
+        ("s", Approval.STOP),
+        (" Stop ", Approval.STOP),
+    ],
 )
 def test_approval_is_announced_then_asked_on_stdin(
-    bridge: tuple[LabBridge, FakeKernel], journal: list[Any], answer: str, approved: bool
+    bridge: tuple[LabBridge, FakeKernel], journal: list[Any], answer: str, approved: Approval
 ) -> None:
     lab, kernel = bridge
     comm = open_comm(kernel, journal, hello())
@@ -449,7 +457,8 @@ def test_approval_is_announced_then_asked_on_stdin(
     assert request["type"] == "approval_request"
     assert request["step"] == 2
     # The extension recognises the stdin request by its prompt.
-    assert request["prompt"] == asked[0]
+    assert request["prompt"] == asked[0] == approval_question(2)
+    assert APPROVAL_PATTERN.match(request["prompt"])
     assert journal[-2:] == [("comm", "approval_request"), ("stdin", asked[0])]
 
 
@@ -462,15 +471,13 @@ def test_stop_during_approval_interrupts(
         cell_id="p", parent=parent(), model="m", ask=lambda _: "s", narrative=Narrative(journal)
     )
     assert frontend is not None
-    with pytest.raises(asyncio.CancelledError):
-        complete(frontend.approve(1, "x"))
+    assert complete(frontend.approve(1, "x")) is Approval.STOP
 
     def interrupted(prompt: str) -> str:
         raise KeyboardInterrupt
 
     frontend.ask = interrupted
-    with pytest.raises(asyncio.CancelledError):
-        complete(frontend.approve(1, "x"))
+    assert complete(frontend.approve(1, "x")) is Approval.STOP
 
 
 def test_approval_without_stdin_fails_clearly(
@@ -539,11 +546,7 @@ def test_replay_when_the_extension_says_so(
     comm = open_comm(kernel, journal, hello())
     offer(comm)
     frontend, asked = replaying_frontend(lab, journal, "replay")
-    replay = frontend.replay("add one and one")
-    assert replay == Replay(
-        request="add one and one",
-        steps=(ReplayedStep(1, "x = 1", "ok"), ReplayedStep(2, "x + 1", "error")),
-    )
+    assert frontend.replay("add one and one")
     assert asked == [REPLAY_PROMPT]
     assert comm.sent[-1] == {
         "type": "replay_query",
@@ -556,7 +559,7 @@ def test_replay_when_the_extension_says_so(
     assert len(published) == 2
     assert published[1]["metadata"] == {"codeact": {"replay_note": True}}
     # An offer is good for one run only.
-    assert frontend.replay("add one and one") is None
+    assert not frontend.replay("add one and one")
 
 
 def test_no_replay_when_the_user_asks_the_model(
@@ -566,7 +569,7 @@ def test_no_replay_when_the_user_asks_the_model(
     comm = open_comm(kernel, journal, hello())
     offer(comm)
     frontend, asked = replaying_frontend(lab, journal, "model")
-    assert frontend.replay("add one and one") is None
+    assert not frontend.replay("add one and one")
     assert asked == [REPLAY_PROMPT]
     assert published == []
 
@@ -577,11 +580,11 @@ def test_no_replay_without_a_matching_offer(
     lab, kernel = bridge
     comm = open_comm(kernel, journal, hello())
     frontend, asked = replaying_frontend(lab, journal, "replay")
-    assert frontend.replay("add one and one") is None
+    assert not frontend.replay("add one and one")
     offer(comm, source="an older text of the prompt")
-    assert frontend.replay("add one and one") is None
+    assert not frontend.replay("add one and one")
     offer(comm, cell_id=5)
-    assert frontend.replay("add one and one") is None
+    assert not frontend.replay("add one and one")
     assert asked == []
 
 

@@ -26,6 +26,7 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from model_server import ScriptedModelServer, error, hang, text
 
 from codeact_kernel import load_ipython_extension, unload_ipython_extension
+from codeact_kernel.commands import config_text
 from codeact_kernel.errors import (
     ApprovalUnavailable,
     AuthenticationFailed,
@@ -45,8 +46,8 @@ from codeact_kernel.events import (
 from codeact_kernel.magics import register_magics
 from codeact_kernel.providers.base import Usage
 from codeact_kernel.render_terminal import TerminalFrontend
+from codeact_kernel.secrets import mask_url
 from codeact_kernel.session import Session
-from codeact_kernel.session_report import config_text, mask_url
 from codeact_kernel.settings import CodeAct, Settings
 
 KEY = "sk-test-MAGIC-0123456789abcdef"
@@ -105,7 +106,7 @@ def test_load_ext_imports_nothing_heavy() -> None:
         "shell = InteractiveShell.instance()\n"
         "shell.run_line_magic('load_ext', 'codeact_kernel')\n"
         "assert 'codeact' in shell.magics_manager.magics['cell']\n"
-        "heavy = ['httpx', 'codeact_kernel.session', 'codeact_kernel.agent',\n"
+        "heavy = ['httpx', 'codeact_kernel.agent', 'codeact_kernel.context',\n"
         "         'codeact_kernel.providers', 'codeact_kernel.magic_runner']\n"
         "print([name for name in heavy if name in sys.modules])\n"
     )
@@ -582,3 +583,14 @@ def test_passwords_in_urls_are_masked() -> None:
     assert mask_url("http://host:8000/v1") == "http://host:8000/v1"
     settings = Settings(model="openai:m", base_url="https://me:secret@proxy.example/v1")
     assert "secret" not in config_text(settings)
+
+
+def test_an_action_cannot_start_another_request(
+    shell: InteractiveShell, model_server: ScriptedModelServer
+) -> None:
+    model_server.script(text("```python\n%%codeact\nsay hi\n```"), text("Nesting is refused."))
+    result = run(shell, "%%codeact\nask yourself something")
+    assert result.success
+    observation = user_messages(model_server.requests[1])[-1]
+    assert "UsageError: %%codeact cannot run inside an action" in observation
+    assert len(model_server.requests) == 2, "no nested request reached the model"

@@ -8,18 +8,20 @@ from collections.abc import Mapping
 import httpx
 import pytest
 from model_server import ScriptedModelServer
+from provider_doubles import no_request
 
 from codeact_kernel.errors import ConfigurationError
-from codeact_kernel.providers import Model, ProviderFactory, create_model, register
+from codeact_kernel.providers import (
+    Model,
+    ProviderFactory,
+    create_model,
+    register,
+    resolve_settings,
+)
 from codeact_kernel.providers.anthropic import AnthropicProvider
 from codeact_kernel.providers.detect import detect_default_model
 from codeact_kernel.providers.ollama import OllamaProvider
 from codeact_kernel.providers.openai import OpenAIProvider
-from codeact_kernel.settings import resolve
-
-
-def no_network(request: httpx.Request) -> httpx.Response:
-    raise AssertionError(f"unexpected request to {request.url}")
 
 
 def detect(environ: Mapping[str, str], transport: httpx.AsyncBaseTransport | None = None) -> str:
@@ -36,7 +38,7 @@ def closed_port() -> str:
 
 
 def test_keys_pick_the_provider_without_any_request() -> None:
-    offline = httpx.MockTransport(no_network)
+    offline = httpx.MockTransport(no_request)
     assert detect({"OPENAI_API_KEY": "k"}, offline) == "openai:gpt-4o-mini"
     assert detect({"ANTHROPIC_API_KEY": "k"}, offline) == "anthropic:claude-sonnet-4-5"
     both = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"}
@@ -97,7 +99,7 @@ def test_every_provider_builds_through_the_registry(
     name: str, factory: ProviderFactory, expected: str
 ) -> None:
     register(name.partition(":")[0], factory)
-    settings = resolve(environ={"CODEACT_MODEL": name, "CODEACT_API_KEY": "k" * 20})
+    settings = resolve_settings(environ={"CODEACT_MODEL": name, "CODEACT_API_KEY": "k" * 20})
 
     async def build() -> Model:
         async with httpx.AsyncClient() as client:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import drive
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from model_server import ScriptedModelServer, text
+from provider_doubles import drive
 
 from codeact_kernel.errors import (
     AuthenticationFailed,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from provider_doubles import split
 
 from codeact_kernel.providers.lines import LineDecoder
 from codeact_kernel.providers.ndjson import MalformedLine, NDJSONDecoder
@@ -18,11 +18,6 @@ cuts = st.lists(st.integers(min_value=0, max_value=10_000), max_size=40)
 # Line content may hold anything but CR and LF, including U+2028 and multi-byte text.
 # (Surrogates cannot be encoded as UTF-8, so no server can send them.)
 line_text = st.text(st.characters(codec="utf-8", blacklist_characters="\r\n"), max_size=20)
-
-
-def split(data: bytes, points: list[int]) -> list[bytes]:
-    bounds = sorted({p % (len(data) + 1) for p in points} | {0, len(data)})
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def test_lines_across_crlf_split() -> None:

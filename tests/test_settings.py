@@ -1,4 +1,8 @@
-"""Settings: precedence, validation, and keys that stay with their provider."""
+"""Settings: precedence, validation, and keys that stay with their provider.
+
+The provider's own variables for the key and base URL are added by
+`providers.resolve_settings`, tested in test_providers_registry.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,7 @@ from codeact_kernel.settings import CodeAct, resolve
 
 
 def configured(**values: object) -> CodeAct:
-    config = Config()
-    for name, value in values.items():
-        setattr(config.CodeAct, name, value)
-    return CodeAct(config=config)
+    return CodeAct(config=Config(CodeAct=values))
 
 
 def test_precedence_session_over_environment_over_config_over_default() -> None:
@@ -28,29 +29,28 @@ def test_precedence_session_over_environment_over_config_over_default() -> None:
     assert settings.observation_chars == 4000 and settings.sources["observation_chars"] == "default"
 
 
-def test_the_key_comes_from_the_providers_variables_and_never_shows() -> None:
-    settings = resolve(
-        configured(),
-        {
-            "CODEACT_MODEL": "anthropic:claude",
-            "OPENAI_API_KEY": "sk-o",
-            "ANTHROPIC_API_KEY": "sk-a",
-        },
-    )
-    assert settings.api_key == "sk-a" and settings.api_key_source == "ANTHROPIC_API_KEY"
-    assert "sk-a" not in repr(settings) and "api_key" not in settings.public()
-
-
 def test_a_model_of_another_provider_does_not_get_the_configured_key_or_url() -> None:
     config = configured(
         model="openai:gpt-4o-mini", api_key="sk-config-openai", base_url="https://example.test/v1"
     )
     same = resolve(config, {}, {"model": "openai:gpt-4o"})
     assert same.api_key == "sk-config-openai" and same.base_url == "https://example.test/v1"
-    other = resolve(config, {"OLLAMA_HOST": "http://gpu-box:11434"}, {"model": "ollama:llama3"})
-    assert other.api_key == ""
-    assert other.base_url == "http://gpu-box:11434"
+    other = resolve(config, {}, {"model": "ollama:llama3"})
+    assert other.model == "ollama:llama3" and other.sources["model"] == "session"
+    assert other.api_key == "" and other.base_url == ""
     assert resolve(config, {}, {"model": "anthropic:claude"}).base_url == ""
+
+
+def test_the_key_never_shows() -> None:
+    settings = resolve(configured(model="openai:gpt-4o-mini", api_key="sk-config-0123456789"))
+    assert settings.api_key == "sk-config-0123456789"
+    assert "sk-config-0123456789" not in repr(settings) and "api_key" not in settings.public()
+
+
+def test_provider_variables_are_left_to_the_providers() -> None:
+    environ = {"CODEACT_MODEL": "openai:m", "OPENAI_API_KEY": "sk-o", "CODEACT_BASE_URL": "h"}
+    settings = resolve(configured(), environ)
+    assert (settings.api_key, settings.base_url, settings.api_key_source) == ("", "", "")
 
 
 @pytest.mark.parametrize(

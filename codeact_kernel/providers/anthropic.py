@@ -11,47 +11,38 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from ..errors import ConfigurationError
-from ..settings import key_variables
-from .base import Message, Notice, ProviderConfig, StreamItem, TextDelta, Usage
-from .http import (
-    Endpoint,
-    check_key,
-    empty_answer,
-    get_json,
-    malformed,
-    parse_url,
-    payload_error,
-    truncated,
-)
+from .base import Message, Notice, StreamItem, TextDelta, Usage
+from .http import malformed, parse_url, payload_error
+from .http_model import HttpModel, model_ids
 from .images import media_type
 from .retry import RetryPolicy
 from .sse import sse_stream
 from .usage import estimated_usage, token_count
 
-DEFAULT_BASE_URL = "https://api.anthropic.com"
+if TYPE_CHECKING:
+    import httpx
+
+    from .base import ProviderConfig
+
 API_VERSION = "2023-06-01"
 # The Messages API requires a cap on the answer. Code actions are short, and every
 # Claude model accepts 4096 output tokens.
 DEFAULT_MAX_TOKENS = 4096
-_ANTHROPIC_HOST = "api.anthropic.com"
 
 
-def normalize_base_url(url: str | None) -> str:
-    """The API root: no trailing slash, no `/v1` (requests add it)."""
-    url = (url or DEFAULT_BASE_URL).strip().rstrip("/")
-    url = url.removesuffix("/messages").removesuffix("/v1")
-    url = url if "://" in url else "https://" + url
-    parse_url(url)
-    return url
-
-
-class AnthropicProvider:
+class AnthropicProvider(HttpModel):
     """A Claude model behind the Anthropic Messages API (or a proxy that speaks it)."""
+
+    provider = "anthropic"
+    key_variables = ("CODEACT_API_KEY", "ANTHROPIC_API_KEY")
+    url_variables = ("CODEACT_BASE_URL", "ANTHROPIC_BASE_URL")
+    default_base_url = "https://api.anthropic.com"
+    server_label = "the Anthropic-compatible server"
+    vendor_host = "api.anthropic.com"
+    vendor_label = "Anthropic"
+    key_help = " from https://console.anthropic.com/."
 
     def __init__(
         self,
@@ -61,44 +52,20 @@ class AnthropicProvider:
         retry: RetryPolicy | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
-        self._config = config
-        self._client = client
-        self._retry = retry or RetryPolicy()
+        super().__init__(config, client, retry=retry)
         self._max_tokens = max_tokens
-        self._base_url = normalize_base_url(config.base_url)
-        self._official = parse_url(self._base_url).host == _ANTHROPIC_HOST
-        self._endpoint = Endpoint(
-            label="Anthropic" if self._official else "the Anthropic-compatible server",
-            url=self._base_url,
-            config=config,
-            key_variables=key_variables("anthropic"),
-            unreachable_hint=(
-                "Check the network connection and any proxy settings."
-                if self._official
-                else "Is the server running, and is CODEACT_BASE_URL (or ANTHROPIC_BASE_URL) right?"
-            ),
-            list_models=self.list_models,
-        )
 
-    @property
-    def name(self) -> str:
-        return f"anthropic:{self._config.model}"
-
-    @property
-    def endpoint(self) -> str:
-        return self._base_url
-
-    def __repr__(self) -> str:
-        return f"AnthropicProvider({self.name!r}, endpoint={self._base_url!r})"
+    @staticmethod
+    def _api_root(url: str) -> str:
+        """No `/v1`: requests add it."""
+        url = url.removesuffix("/messages").removesuffix("/v1")
+        url = url if "://" in url else "https://" + url
+        parse_url(url)
+        return url
 
     async def list_models(self) -> list[str]:
         """The model ids the API offers (`GET /v1/models`)."""
-        self._require_key()
-        payload = await get_json(
-            self._client, f"{self._base_url}/v1/models?limit=1000", self._endpoint, self._headers()
-        )
-        data = payload.get("data") if isinstance(payload, dict) else None
-        return [str(m["id"]) for m in data or [] if isinstance(m, dict) and "id" in m]
+        return model_ids(await self._get_json("/v1/models?limit=1000"))
 
     async def stream(
         self, messages: Sequence[Message], *, stop: Sequence[str] = ()
@@ -117,13 +84,7 @@ class AnthropicProvider:
         # The API rejects stop sequences made only of whitespace.
         if stops := [s for s in stop if s.strip()]:
             body["stop_sequences"] = stops
-        request = self._client.build_request(
-            "POST",
-            f"{self._base_url}/v1/messages",
-            json=body,
-            headers={**self._headers(), "accept": "text/event-stream"},
-            timeout=self._endpoint.timeout(),
-        )
+        request = self._post("/v1/messages", body, accept="text/event-stream")
         answer: list[str] = []
         input_tokens: int | None = None
         output_tokens: int | None = None
@@ -157,12 +118,9 @@ class AnthropicProvider:
                         input_tokens = prompt
                 elif kind == "message_stop":
                     finished = True
-        if not finished:
-            raise truncated(self._endpoint)
-        if not answer:
-            raise empty_answer(self._endpoint)
+        text = self._answer(finished, answer)
         if input_tokens is None or output_tokens is None:
-            yield estimated_usage(messages, "".join(answer))
+            yield estimated_usage(messages, text)
         else:
             yield Usage(input_tokens, output_tokens)
 
@@ -180,14 +138,6 @@ class AnthropicProvider:
         if self._config.api_key:
             headers["x-api-key"] = self._config.api_key
         return headers
-
-    def _require_key(self) -> None:
-        check_key(self._config)
-        if not self._config.api_key and self._official:
-            raise ConfigurationError(
-                "No API key for Anthropic. Set ANTHROPIC_API_KEY (or CODEACT_API_KEY) to your "
-                "key from https://console.anthropic.com/."
-            )
 
 
 def _input_tokens(usage: dict[str, Any]) -> int | None:

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from ..events import Usage
+
 if TYPE_CHECKING:  # httpx loads only when a model is first used: kernel start stays fast
     import httpx
 
@@ -31,26 +33,6 @@ class TextDelta:
     """A piece of the model's answer, in arrival order."""
 
     text: str
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens of one model call; `estimated` when the server reported none."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    estimated: bool = False
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.estimated or other.estimated,
-        )
-
-    @property
-    def total(self) -> int:
-        return self.input_tokens + self.output_tokens
 
 
 @dataclass(frozen=True)
@@ -104,11 +86,44 @@ class Model(Protocol):
         """
         ...
 
+    async def list_models(self) -> list[str]:
+        """The names of the models the endpoint serves (without the `provider:` prefix).
+
+        Raises a `ProviderError` subclass when the endpoint fails, as `stream` does, and
+        a plain `ProviderError` that says so when the provider has no way to list its
+        models (a service with one fixed model, say); every built-in provider can.
+        """
+        ...
+
 
 class ProviderFactory(Protocol):
-    """How a provider is registered: called with its config and the shared client."""
+    """A provider as registered: it declares where its settings come from, and builds models.
 
-    def __call__(self, config: ProviderConfig, client: httpx.AsyncClient) -> Model: ...
+    The declarations let settings be resolved and the endpoint shown without building
+    a model or an HTTP client. Built-in providers are `HttpModel` subclasses, each
+    class being its own factory; a plug-in may subclass it too.
+    """
+
+    @property
+    def key_variables(self) -> tuple[str, ...]:
+        """Environment variables that may hold the API key, the one to prefer first."""
+        ...
+
+    @property
+    def url_variables(self) -> tuple[str, ...]:
+        """Environment variables that may hold the base URL, the one to prefer first."""
+        ...
+
+    def normalize_base_url(self, url: str | None) -> str:
+        """The base URL requests go under, given the configured one (None: the default).
+
+        Raises `ConfigurationError` when `url` cannot be one.
+        """
+        ...
+
+    def __call__(self, config: ProviderConfig, client: httpx.AsyncClient) -> Model:
+        """A model reached through `client`, which the caller owns and closes."""
+        ...
 
 
 def estimate_tokens(text: str) -> int:

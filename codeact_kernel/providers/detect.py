@@ -16,7 +16,7 @@ import httpx
 from ..errors import ConfigurationError, ProviderError
 from . import DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, SETUP_EXAMPLES
 from .base import ProviderConfig
-from .ollama import OllamaProvider, normalize_host
+from .ollama import OllamaProvider
 from .openai import OpenAIProvider
 
 
@@ -26,9 +26,10 @@ async def detect_default_model(environ: Mapping[str, str], client: httpx.AsyncCl
         return f"openai:{DEFAULT_OPENAI_MODEL}"
     if environ.get("ANTHROPIC_API_KEY"):
         return f"anthropic:{DEFAULT_ANTHROPIC_MODEL}"
-    base_url = environ.get("CODEACT_BASE_URL") or environ.get("OPENAI_BASE_URL")
+    base_url = _first(environ, OpenAIProvider.url_variables)
     if base_url:
-        server = OpenAIProvider(_probe(base_url, environ.get("CODEACT_API_KEY")), client)
+        api_key = _first(environ, OpenAIProvider.key_variables)
+        server = OpenAIProvider(_probe(base_url, api_key), client)
         try:
             models = await server.list_models()
         except ProviderError as exc:
@@ -42,7 +43,7 @@ async def detect_default_model(environ: Mapping[str, str], client: httpx.AsyncCl
             f"No model is configured, and the server at {server.endpoint} lists none.\n"
             f"{SETUP_EXAMPLES}"
         )
-    host = normalize_host(environ.get("OLLAMA_HOST"))
+    host = OllamaProvider.normalize_base_url(_first(environ, OllamaProvider.url_variables))
     try:
         models = await OllamaProvider(_probe(host), client).list_models()
     except ProviderError:
@@ -56,6 +57,11 @@ async def detect_default_model(environ: Mapping[str, str], client: httpx.AsyncCl
         f"No model is configured, and the Ollama at {host} has none pulled. Pull one with "
         f"`ollama pull qwen2.5-coder:7b`, or:\n{SETUP_EXAMPLES}"
     )
+
+
+def _first(environ: Mapping[str, str], variables: tuple[str, ...]) -> str | None:
+    """The value of the first of `variables` that is set (to something)."""
+    return next((environ[v] for v in variables if environ.get(v)), None)
 
 
 def _probe(base_url: str, api_key: str | None = None) -> ProviderConfig:

@@ -30,11 +30,10 @@ from ..errors import (
     ServerError,
     StreamError,
 )
+from ..secrets import mask
 from .base import Notice, ProviderConfig
 from .retry import RetryPolicy, is_retryable, retry_after
 
-# Things that look like API keys, in case a server echoes one we did not send.
-_KEYLIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-]{8,}")
 _CONTEXT_WORDS = re.compile(
     r"context[ _-]?(length|window|size)|maximum context|prompt is too long|too many tokens"
     r"|input length exceeds|exceeds the (available |maximum )?context",
@@ -66,10 +65,9 @@ class Endpoint:
         return self.where[:1].upper() + self.where[1:]
 
     def redact(self, text: str) -> str:
-        """`text` without the key (or anything shaped like one)."""
-        if self.config.api_key:
-            text = text.replace(self.config.api_key, "***")
-        return _KEYLIKE.sub(r"\1-***", text)
+        """`text` without the key, or anything shaped like one (a server may echo a key
+        we did not send)."""
+        return mask(text, [self.config.api_key] if self.config.api_key else [])
 
     def timeout(self) -> httpx.Timeout:
         """httpx's per-request timeouts; 0 in the settings means no limit."""

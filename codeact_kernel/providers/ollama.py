@@ -13,74 +13,47 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
-import httpx
-
-from ..settings import key_variables
-from .base import Message, Notice, ProviderConfig, StreamItem, TextDelta, Usage
-from .http import Endpoint, check_key, empty_answer, get_json, parse_url, payload_error, truncated
+from .base import Message, Notice, StreamItem, TextDelta, Usage
+from .http import parse_url, payload_error
+from .http_model import HttpModel
 from .ndjson import ndjson_stream
-from .retry import RetryPolicy
 from .usage import estimated_usage, token_count
 
-DEFAULT_HOST = "http://localhost:11434"
 DEFAULT_PORT = 11434
 
 
-def normalize_host(host: str | None) -> str:
-    """`OLLAMA_HOST` as a base URL: scheme and port filled in, no trailing path."""
-    host = (host or DEFAULT_HOST).strip().rstrip("/")
-    if "://" not in host:
-        host = "http://" + host
-    url = parse_url(host)
-    if url.port is None and url.scheme == "http":
-        url = url.copy_with(port=DEFAULT_PORT)
-    path = url.path.rstrip("/").removesuffix("/api").removesuffix("/v1")
-    return str(url.copy_with(path=path or "/")).rstrip("/")
-
-
-class OllamaProvider:
+class OllamaProvider(HttpModel):
     """A model served by Ollama."""
 
-    def __init__(
-        self,
-        config: ProviderConfig,
-        client: httpx.AsyncClient,
-        *,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._config = config
-        self._client = client
-        self._retry = retry or RetryPolicy()
-        self._base_url = normalize_host(config.base_url)
-        self._endpoint = Endpoint(
-            label="Ollama",
-            url=self._base_url,
-            config=config,
-            key_variables=key_variables("ollama"),
-            unreachable_hint=(
-                "Is Ollama running? Start it with `ollama serve` (or the Ollama app), "
-                "or point OLLAMA_HOST at the machine that runs it."
-            ),
-            missing_model_hint=f"Pull it with `ollama pull {config.model}`.",
-            list_models=self.list_models,
+    provider = "ollama"
+    key_variables = ("CODEACT_API_KEY",)
+    url_variables = ("CODEACT_BASE_URL", "OLLAMA_HOST")
+    default_base_url = "http://localhost:11434"
+    server_label = "Ollama"
+
+    @staticmethod
+    def _api_root(url: str) -> str:
+        """`OLLAMA_HOST` as a base URL: scheme and port filled in, no trailing path."""
+        if "://" not in url:
+            url = "http://" + url
+        parsed = parse_url(url)
+        if parsed.port is None and parsed.scheme == "http":
+            parsed = parsed.copy_with(port=DEFAULT_PORT)
+        path = parsed.path.rstrip("/").removesuffix("/api").removesuffix("/v1")
+        return str(parsed.copy_with(path=path or "/")).rstrip("/")
+
+    def _unreachable_hint(self) -> str:
+        return (
+            "Is Ollama running? Start it with `ollama serve` (or the Ollama app), "
+            "or point OLLAMA_HOST at the machine that runs it."
         )
 
-    @property
-    def name(self) -> str:
-        return f"ollama:{self._config.model}"
-
-    @property
-    def endpoint(self) -> str:
-        return self._base_url
-
-    def __repr__(self) -> str:
-        return f"OllamaProvider({self.name!r}, endpoint={self._base_url!r})"
+    def _missing_model_hint(self) -> str:
+        return f"Pull it with `ollama pull {self._config.model}`."
 
     async def list_models(self) -> list[str]:
         """The models pulled into this Ollama (`GET /api/tags`)."""
-        payload = await get_json(
-            self._client, f"{self._base_url}/api/tags", self._endpoint, self._headers()
-        )
+        payload = await self._get_json("/api/tags")
         models = payload.get("models") if isinstance(payload, dict) else None
         return [
             str(m.get("name") or m.get("model"))
@@ -92,6 +65,7 @@ class OllamaProvider:
         self, messages: Sequence[Message], *, stop: Sequence[str] = ()
     ) -> AsyncIterator[StreamItem]:
         """Stream the answer to `messages`; see `Model.stream`."""
+        self._require_key()
         body: dict[str, Any] = {
             "model": self._config.model,
             "messages": [_message(m) for m in messages],
@@ -99,13 +73,7 @@ class OllamaProvider:
         }
         if stop:
             body["options"] = {"stop": list(stop)}
-        request = self._client.build_request(
-            "POST",
-            f"{self._base_url}/api/chat",
-            json=body,
-            headers=self._headers(),
-            timeout=self._endpoint.timeout(),
-        )
+        request = self._post("/api/chat", body)
         answer: list[str] = []
         counts: tuple[int | None, int | None] = (None, None)
         finished = False
@@ -128,17 +96,8 @@ class OllamaProvider:
                         token_count(line.get("prompt_eval_count")),
                         token_count(line.get("eval_count")),
                     )
-        if not finished:
-            raise truncated(self._endpoint)
-        if not answer:
-            raise empty_answer(self._endpoint)
-        yield _usage(counts, estimated_usage(messages, "".join(answer)))
-
-    def _headers(self) -> dict[str, str]:
-        check_key(self._config)
-        if self._config.api_key:
-            return {"authorization": f"Bearer {self._config.api_key}"}
-        return {}
+        text = self._answer(finished, answer)
+        yield _usage(counts, estimated_usage(messages, text))
 
 
 def _usage(counts: tuple[int | None, int | None], estimate: Usage) -> Usage:

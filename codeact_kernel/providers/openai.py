@@ -14,88 +14,38 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
-import httpx
-
-from ..errors import ConfigurationError
-from ..settings import key_variables
-from .base import Message, Notice, ProviderConfig, StreamItem, TextDelta, Usage
-from .http import (
-    Endpoint,
-    check_key,
-    empty_answer,
-    get_json,
-    malformed,
-    parse_url,
-    payload_error,
-    truncated,
-)
+from .base import Message, Notice, StreamItem, TextDelta, Usage
+from .http import malformed, parse_url, payload_error
+from .http_model import HttpModel, model_ids
 from .images import media_type
-from .retry import RetryPolicy
 from .sse import sse_stream
 from .usage import estimated_usage, token_count
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_OPENAI_HOST = "api.openai.com"
 
-
-def normalize_base_url(url: str | None) -> str:
-    """The base URL requests are made under: no trailing slash, ending in the API root."""
-    url = (url or DEFAULT_BASE_URL).strip().rstrip("/")
-    url = url.removesuffix("/chat/completions")
-    if "://" not in url:
-        url = "http://" + url
-    if parse_url(url).path in ("", "/"):
-        url += "/v1"
-    return url
-
-
-class OpenAIProvider:
+class OpenAIProvider(HttpModel):
     """A model behind an OpenAI-compatible chat-completions endpoint."""
 
-    def __init__(
-        self,
-        config: ProviderConfig,
-        client: httpx.AsyncClient,
-        *,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._config = config
-        self._client = client
-        self._retry = retry or RetryPolicy()
-        self._base_url = normalize_base_url(config.base_url)
-        self._official = parse_url(self._base_url).host == _OPENAI_HOST
-        self._endpoint = Endpoint(
-            label="OpenAI" if self._official else "the OpenAI-compatible server",
-            url=self._base_url,
-            config=config,
-            key_variables=key_variables("openai"),
-            unreachable_hint=(
-                "Check the network connection and any proxy settings."
-                if self._official
-                else "Is the server running, and is CODEACT_BASE_URL (or OPENAI_BASE_URL) right?"
-            ),
-            list_models=self.list_models,
-        )
+    provider = "openai"
+    key_variables = ("CODEACT_API_KEY", "OPENAI_API_KEY")
+    url_variables = ("CODEACT_BASE_URL", "OPENAI_BASE_URL")
+    default_base_url = "https://api.openai.com/v1"
+    server_label = "the OpenAI-compatible server"
+    vendor_host = "api.openai.com"
+    vendor_label = "OpenAI"
+    key_help = ", or set CODEACT_BASE_URL to a local OpenAI-compatible server that needs none."
 
-    @property
-    def name(self) -> str:
-        return f"openai:{self._config.model}"
-
-    @property
-    def endpoint(self) -> str:
-        return self._base_url
-
-    def __repr__(self) -> str:
-        return f"OpenAIProvider({self.name!r}, endpoint={self._base_url!r})"
+    @staticmethod
+    def _api_root(url: str) -> str:
+        url = url.removesuffix("/chat/completions")
+        if "://" not in url:
+            url = "http://" + url
+        if parse_url(url).path in ("", "/"):
+            url += "/v1"
+        return url
 
     async def list_models(self) -> list[str]:
         """The model ids the endpoint offers (`GET /models`)."""
-        self._require_key()
-        payload = await get_json(
-            self._client, f"{self._base_url}/models", self._endpoint, self._headers()
-        )
-        data = payload.get("data") if isinstance(payload, dict) else None
-        return [str(m["id"]) for m in data or [] if isinstance(m, dict) and "id" in m]
+        return model_ids(await self._get_json("/models"))
 
     async def stream(
         self, messages: Sequence[Message], *, stop: Sequence[str] = ()
@@ -110,13 +60,7 @@ class OpenAIProvider:
         }
         if stop:
             body["stop"] = list(stop)
-        request = self._client.build_request(
-            "POST",
-            f"{self._base_url}/chat/completions",
-            json=body,
-            headers={**self._headers(), "accept": "text/event-stream"},
-            timeout=self._endpoint.timeout(),
-        )
+        request = self._post("/chat/completions", body, accept="text/event-stream")
         answer: list[str] = []
         usage: Usage | None = None
         finished = False
@@ -134,11 +78,8 @@ class OpenAIProvider:
                         usage = item
                     else:
                         finished = True
-        if not finished:
-            raise truncated(self._endpoint)
-        if not answer:
-            raise empty_answer(self._endpoint)
-        yield usage or estimated_usage(messages, "".join(answer))
+        text = self._answer(finished, answer)
+        yield usage or estimated_usage(messages, text)
 
     def _read(self, event: str, data: str) -> list[TextDelta | Usage | bool]:
         """What one SSE event carries: text, usage, or `True` when the answer is complete."""
@@ -169,20 +110,6 @@ class OpenAIProvider:
             if prompt is not None and completion is not None:
                 items.append(Usage(prompt, completion))
         return items
-
-    def _headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        if self._config.api_key:
-            headers["authorization"] = f"Bearer {self._config.api_key}"
-        return headers
-
-    def _require_key(self) -> None:
-        check_key(self._config)
-        if not self._config.api_key and self._official:
-            raise ConfigurationError(
-                "No API key for OpenAI. Set OPENAI_API_KEY (or CODEACT_API_KEY) to your key, "
-                "or set CODEACT_BASE_URL to a local OpenAI-compatible server that needs none."
-            )
 
 
 def _message(message: Message) -> dict[str, Any]:
