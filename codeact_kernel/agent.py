@@ -167,7 +167,7 @@ class Agent:
                         yield ModelText(step.number, item.text)
                     elif isinstance(item, Notice):
                         yield Progress(step.number, item.message)
-                    else:
+                    elif isinstance(item, Usage):
                         step.usage = item
             except ContextTooLong:
                 if shrunk or step.model_text:

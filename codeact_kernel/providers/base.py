@@ -42,7 +42,18 @@ class Notice:
     message: str
 
 
-StreamItem = TextDelta | Usage | Notice
+@dataclass(frozen=True)
+class Truncated:
+    """The answer ended at the output limit (OpenAI `finish_reason: "length"`, Anthropic
+    `stop_reason: "max_tokens"`, Ollama `done_reason: "length"`), not where the model chose.
+
+    Yielded after the last `TextDelta` and before the `Usage`.
+    """
+
+    limit: int | None = None
+
+
+StreamItem = TextDelta | Usage | Notice | Truncated
 
 
 @dataclass(frozen=True)
