@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ipykernel.ipkernel import IPythonKernel
+from IPython.core.error import UsageError
 
 from .errors import CodeActError
 from .labcomm import LabBridge
 from .magics import register_magics
-from .options import USAGE, CellOptions, parse_cell_options
+from .options import CellOptions, cell_options
 from .routing import Route, route_cell
 from .session import Session, interrupted_message
 from .settings import CodeAct, Settings
@@ -116,10 +117,8 @@ class CodeActKernel(IPythonKernel):
             shell.history_manager.store_inputs(count, raw, raw)
             shell.execution_count += 1
         try:
-            options = parse_cell_options(options_line)
-            if not request.strip():
-                raise _empty_request()
-        except CodeActError as error:
+            options = cell_options(options_line, request)
+        except UsageError as error:
             return self._error_reply(error, count)
 
         from .interrupts import run_cancellable
@@ -223,5 +222,4 @@ class KernelHost:
         return lab is not None and lab.replay(raw)
 
 
-def _empty_request() -> CodeActError:
-    return CodeActError(f"The %%codeact cell has no request below its first line.\n{USAGE}")
+

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
-from .commands import HELP, Commands, check_model_name, shown_briefly
-from .errors import CodeActError, ConfigurationError
+from .commands import HELP, Commands, shown_briefly
+from .errors import CodeActError
 from .executor import in_action
-from .options import USAGE, parse_cell_options
+from .options import cell_options
 from .session import Session, interrupted_message
 
 if TYPE_CHECKING:
@@ -100,18 +100,11 @@ class CodeActMagics:
     codeact.__doc__ = HELP
 
     def _request(self, line: str, cell: str) -> None:
-        try:
-            options = parse_cell_options(line)
-        except ConfigurationError as error:
-            raise UsageError(str(error)) from None
-        if not cell.strip():
-            raise UsageError(f"The %%codeact cell has no request below its first line.\n{USAGE}")
+        options = cell_options(line, cell)
         if in_action():
             raise UsageError(NESTED)
         if not self.session.wait_idle(STILL_STOPPING_SECONDS):
             raise UsageError(STILL_STOPPING)
-        if "model" in options.overrides:
-            check_model_name(options.overrides["model"])
         from .magic_runner import answer
 
         try:

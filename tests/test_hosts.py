@@ -195,17 +195,21 @@ def test_status_and_config_come_from_the_kernel_config(
 
 
 @pytest.mark.parametrize(
-    "cell", ["%%codeact --bogus\nhello", "%%codeact --model nope\nhello", "%%codeact\n  \n"]
+    "cell",
+    [
+        "%%codeact --bogus\nhello",
+        "%%codeact --model nope\nhello",
+        "%%codeact --model nonsense:x\nhello",
+        "%%codeact --max-steps 0\nhello",
+        "%%codeact\n  \n",
+    ],
 )
 def test_a_bad_codeact_cell_is_a_short_usage_error(
     host: Host, model_server: ScriptedModelServer, cell: str
 ) -> None:
     bad = host.execute(cell)
     assert bad.status == "error"
-    if host.name == "magic":
-        # The kernel names these ConfigurationError, or CodeActError for an empty
-        # request, where the magic raises IPython's UsageError.
-        assert bad.content["ename"] == "UsageError"
+    assert bad.content["ename"] == "UsageError"
     assert "usage" in bad.content["evalue"]
     assert "Traceback" not in bad.everything()
     assert model_server.requests == []
