@@ -6,7 +6,27 @@ from typing import Any
 
 from .version import __version__
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "McpServerError",
+    "McpToolError",
+    "__version__",
+    "load_ipython_extension",
+    "tool",
+    "unload_ipython_extension",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """`tool` and the MCP errors, imported when asked for: `%load_ext` stays cheap."""
+    if name == "tool":
+        from .tools import tool
+
+        return tool
+    if name in ("McpToolError", "McpServerError"):
+        from . import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

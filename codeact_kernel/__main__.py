@@ -1,22 +1,115 @@
-"""`python -m codeact_kernel install [...]` installs the kernelspec; otherwise launch the kernel."""
+"""`python -m codeact_kernel`: the kernel launcher that Jupyter runs, and `install`.
+
+Jupyter starts the kernel with the argv of the kernelspec that install.py writes:
+`python -m codeact_kernel -f CONNECTION_FILE`. Those options, and any other, are
+ipykernel's and go to its IPKernelApp unchanged. Help, version and any word that is not
+an option are answered here: ipykernel would print its own help and IPython's version,
+and start a kernel that waits forever for a client after a mistyped `instal`.
+"""
 
 from __future__ import annotations
 
+import difflib
+import platform
 import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from .version import __version__
+
+PROG = "python -m codeact_kernel"
+COMMANDS = ("install",)
+
+USAGE = f"""\
+usage: {PROG} install [--user | --sys-prefix | --prefix PREFIX] [--name NAME]
+       {PROG} -f CONNECTION_FILE [IPYKERNEL OPTIONS]
+       {PROG} --help | --version"""
+
+HELP = f"""\
+codeact-kernel {__version__}: the CodeAct (Python 3) Jupyter kernel. Code cells run as in IPython;
+a cell in natural language goes to an LLM, which answers with code that runs in your namespace.
+
+{USAGE}
+
+  install     Install the `codeact` kernelspec, so Jupyter offers "CodeAct (Python 3)":
+              for this environment (--sys-prefix), for you (--user), under PREFIX, or
+              system-wide (the default).
+  -f FILE     Start the kernel on the connection file FILE. Jupyter does this itself, as
+              the kernelspec says; you rarely need to. Without -f the kernel writes its own
+              connection file and waits for a client (`jupyter console --existing`). The
+              other options are ipykernel's: `python -m ipykernel --help-all` lists them.
+
+The model and settings come from the environment of the process that starts the kernel
+(JupyterLab, nbclient, papermill…), or from c.CodeAct.<setting> in ipython_kernel_config.py:
+  CODEACT_MODEL          provider:model, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5,
+                         ollama:qwen2.5-coder:7b; openai:<model> for any OpenAI-compatible server
+  CODEACT_BASE_URL       the model server's URL, e.g. http://localhost:8000/v1 for vLLM
+  CODEACT_API_KEY        the key; OPENAI_API_KEY and ANTHROPIC_API_KEY also work
+  CODEACT_MAX_STEPS      code actions per request before it stops
+  CODEACT_APPROVAL       auto, or ask to confirm each action before it runs
+  CODEACT_ACTION_FORMAT  markdown, or execute for <execute> tags (the CodeActAgent models)
+In a notebook, `%codeact config` shows every setting and where it came from.
+The README (the package's description) documents all of it."""
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "install":
+def version_text() -> str:
+    """This package's version, then those of the packages that make up the kernel."""
+    parts = [f"{name} {metadata.version(name)}" for name in ("ipykernel", "IPython")]
+    parts.append(f"Python {platform.python_version()}")
+    return f"codeact-kernel {__version__} ({', '.join(parts)})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["install"]:
         from .install import main as install_main
 
-        install_main(sys.argv[2:])
-        return
+        install_main(args[1:])
+        return 0
+    # As in traitlets: what follows `--` is not ours to interpret.
+    ours = args[: args.index("--")] if "--" in args else args
+    if args[:1] == ["help"] or {"-h", "--help", "--help-all"} & set(ours):
+        print(HELP)
+        return 0
+    if {"-V", "--version"} & set(ours):
+        print(version_text())
+        return 0
+    if args and not args[0].startswith("-"):
+        return usage_error(f"unknown command {args[0]!r}{_suggestion(args[0])}")
+    return launch(args)
+
+
+def launch(args: list[str]) -> int:
+    """Run the kernel as ipykernel's launcher would, after refusing stray words."""
     from ipykernel.kernelapp import IPKernelApp
 
     from .kernel import CodeActKernel
 
-    IPKernelApp.launch_instance(kernel_class=CodeActKernel)
+    app = IPKernelApp.instance(kernel_class=CodeActKernel)
+    # Parsed once here, before anything binds a port or writes a connection file, and
+    # again by initialize(). Unknown options exit here with argparse's status 2.
+    try:
+        app.parse_command_line(args)
+    except SystemExit as exit_:
+        if exit_.code:
+            print(f"Run `{PROG} --help` for usage.", file=sys.stderr)
+        raise
+    if app.extra_args:
+        return usage_error(f"unexpected argument {app.extra_args[0]!r}")
+    app.initialize(args)
+    app.start()
+    return 0
+
+
+def usage_error(message: str) -> int:
+    print(f"{PROG}: {message}\n{USAGE}\nRun `{PROG} --help` for more.", file=sys.stderr)
+    return 2
+
+
+def _suggestion(word: str) -> str:
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

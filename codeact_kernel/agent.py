@@ -4,18 +4,31 @@ Frontend-free: it takes a request, a model, an executor and settings, and yields
 events (events.py). A failure in any phase becomes the next observation where the
 model can act on it (a traceback, a timeout, a declined action); failures it cannot
 act on (the endpoint, the budgets) end the request with a `Failed` event.
-Cancellation (an interrupt) propagates as `asyncio.CancelledError`; the turn record
-keeps everything that happened up to then.
+Cancellation (an interrupt) propagates as `asyncio.CancelledError`, after one
+`Interrupted` event; the turn record keeps everything that happened up to then,
+including the text of an answer the user saw stream before they stopped it.
+
+Misbehaving models (see actions.py for where an answer ends):
+- an answer cut at the output limit (`Truncated`) before it ended for us never runs,
+  whether its code looks complete or not: the model is told and answers again, and the
+  step counts as a failed one for `max_retries`, so a model that always overruns cannot
+  loop (a limit hit after the answer's first action closed cuts only text that is not
+  ours anyway);
+- an answer ends on our side where it ends for us, whatever the server does with the
+  stop sequences: after its first action, or where it starts writing its own
+  "Observation:". The user sees nothing past that point; the stream is read a moment
+  longer for its usage report, then closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from .actions import extract_code, stop_sequences
+from .actions import AnswerStream, extract_code, first_action_end
 from .context import build_messages
 from .errors import (
     ApprovalUnavailable,
@@ -27,11 +40,14 @@ from .errors import (
 )
 from .events import (
     ActionObserved,
+    ActionsDropped,
     ActionSkipped,
+    AnswerTruncated,
     CodeAction,
     Event,
     Failed,
     Finished,
+    Interrupted,
     ModelText,
     Observation,
     Progress,
@@ -43,12 +59,18 @@ from .events import (
 )
 from .executor import Executor
 from .frontend import Approval
-from .providers.base import Model, Notice, TextDelta, Usage
+from .providers.base import Message, Model, Notice, TextDelta, Truncated, Usage
+from .providers.usage import estimated_usage
 from .settings import Settings
 
 Approver = Callable[[int, str], Awaitable[Approval]]
 
 DECLINED = "[The user declined to run this action. Ask what they want or take another approach.]"
+
+# After the answer ended on our side, the stream is read this much longer for the
+# usage report that ends it; a model that goes on writing is cut off.
+_DRAIN_SECONDS = 0.5
+_DRAIN_CHARACTERS = 2000
 
 
 @dataclass
@@ -72,18 +94,32 @@ class Agent:
 
     async def run(self, turn: Turn, history: Sequence[Turn] = ()) -> AsyncGenerator[Event, None]:
         """Answer `turn.request`, recording every step in `turn` as it happens."""
+        yield RequestStarted(turn.request, self.model.name)
+        try:
+            async with contextlib.aclosing(self._steps(turn, history)) as events:
+                async for event in events:
+                    yield event
+        except asyncio.CancelledError:
+            step = turn.steps[-1] if turn.steps else None
+            if step is not None:
+                step.interrupted = True
+            # Frontends that throttle their updates show everything the user was sent.
+            yield Interrupted(step.number if step is not None else 0)
+            raise
+
+    async def _steps(self, turn: Turn, history: Sequence[Turn]) -> AsyncGenerator[Event, None]:
         started = time.monotonic()
         usage = Usage()
         self._budget = self.settings.context_tokens
         failures = 0
-        yield RequestStarted(turn.request, self.model.name)
         for number in range(1, self.settings.max_steps + 1):
             step = Step(number)
             turn.steps.append(step)
             yield StepStarted(number)
             try:
-                async for event in self._generate(turn, history, step):
-                    yield event
+                async with contextlib.aclosing(self._generate(turn, history, step)) as events:
+                    async for event in events:
+                        yield event
             except CodeActError as error:
                 step.error = str(error)
                 turn.fail(error)
@@ -92,6 +128,23 @@ class Agent:
                 return
             usage += step.usage
             yield UsageReport(number, step.usage, usage)
+
+            if step.truncated:
+                # Complete-looking code from a cut answer may still be the wrong code
+                # (a loop without its last lines): it never runs, and a model that always
+                # overruns must not loop until max_steps.
+                failures += 1
+                if failures > self.settings.max_retries:
+                    exhausted = RetryBudgetExhausted(
+                        f"{failures} answers in a row failed (max_retries = "
+                        f"{self.settings.max_retries}); the last one was cut off at the "
+                        "output limit. Ask for less at a time, raise the output limit "
+                        "(max_tokens), or raise max_retries."
+                    )
+                    turn.fail(exhausted)
+                    yield Failed(exhausted, number, usage, time.monotonic() - started)
+                    return
+                continue
 
             code = extract_code(step.model_text)
             if code is None:
@@ -143,7 +196,7 @@ class Agent:
 
     async def _generate(
         self, turn: Turn, history: Sequence[Turn], step: Step
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Stream one model answer into `step`; shrink the context once if it is too long."""
         shrunk = False
         while True:
@@ -159,29 +212,82 @@ class Agent:
                 secrets=self.secrets(),
                 vision=self.vision,
             )
-            stop = stop_sequences(self.settings.action_format)
+            answer = AnswerStream(self.settings.action_format)
             try:
-                async for item in self.model.stream(messages, stop=stop):
-                    if isinstance(item, TextDelta):
-                        step.model_text += item.text
-                        yield ModelText(step.number, item.text)
-                    elif isinstance(item, Notice):
-                        yield Progress(step.number, item.message)
-                    elif isinstance(item, Usage):
-                        step.usage = item
+                async with contextlib.aclosing(self._stream(messages, answer, step)) as events:
+                    async for event in events:
+                        yield event
             except ContextTooLong:
-                if shrunk or step.model_text:
+                if shrunk or answer.text:
                     raise
                 shrunk = True
                 self._budget = max(self._budget // 2, 1)
                 yield Progress(step.number, "context too long for the model, retrying shorter")
                 continue
+            finally:
+                # Whatever ends the stream, the step holds what the user was shown.
+                step.model_text = answer.shown
             if not step.model_text.strip():
+                if step.truncated:
+                    # Reasoning models can spend the whole limit before they write a word.
+                    raise StreamError(
+                        "The model reached the output limit before it wrote any answer. "
+                        "Raise the limit (max_tokens) or ask for less at a time."
+                    )
                 raise StreamError(
                     "The model returned an empty answer. Try again, or check that the model "
                     "name is right and the server is healthy."
                 )
+            end = first_action_end(step.model_text)
+            if end is not None and not step.truncated:
+                kept, dropped = step.model_text[:end], step.model_text[end:]
+                step.model_text = kept
+                yield ActionsDropped(step.number, kept, dropped)
             return
+
+    async def _stream(
+        self, messages: Sequence[Message], answer: AnswerStream, step: Step
+    ) -> AsyncGenerator[Event, None]:
+        """The model's answer to `messages`, into `answer`, as events."""
+        stream = self.model.stream(messages, stop=answer.stops)
+        ended_at: float | None = None
+        drained = 0
+        usage: Usage | None = None
+        truncated: Truncated | None = None
+        try:
+            async for item in stream:
+                if isinstance(item, TextDelta):
+                    if ended_at is None:
+                        shown = answer.add(item.text)
+                        if shown:
+                            yield ModelText(step.number, shown)
+                        if answer.ended:
+                            ended_at = time.monotonic()
+                        continue
+                    drained += len(item.text)
+                    if drained > _DRAIN_CHARACTERS or time.monotonic() - ended_at > _DRAIN_SECONDS:
+                        break
+                elif isinstance(item, Notice):
+                    yield Progress(step.number, item.message)
+                elif isinstance(item, Truncated):
+                    # A limit hit past the end of the answer is no matter.
+                    if not answer.ended:
+                        truncated = item
+                elif isinstance(item, Usage):
+                    usage = item
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+        rest = answer.finish()
+        if rest:
+            yield ModelText(step.number, rest)
+        if truncated is not None:
+            step.truncated = True
+            had_code = extract_code(answer.text) is not None
+            yield AnswerTruncated(step.number, truncated.limit, had_code)
+        step.usage = usage if usage is not None else estimated_usage(messages, answer.text)
 
     async def _approval(self, number: int, code: str) -> Approval:
         if self.settings.approval != "ask":

@@ -34,6 +34,15 @@ LINE_USAGE = """\
 %codeact SETTING [VALUE]       show or set a setting for this session,
                                e.g. `%codeact approval ask`, `%codeact max_steps 5`
 %codeact unset SETTING         drop a session setting
+%codeact tools                 the tools the model is told about (Python and MCP)
+%codeact tools remove NAME     unmark a @tool function, or hide mcp.SERVER.TOOL
+%codeact mcp                   MCP servers: where they come from, state, tools
+%codeact mcp add NAME [--env K=V] -- COMMAND [ARGS...]
+                               add a stdio MCP server for this session
+%codeact mcp add NAME URL [--header K=V]
+                               add a streamable HTTP MCP server
+%codeact mcp remove NAME       stop an MCP server and drop it for this session
+%codeact mcp restart NAME      stop an MCP server if it runs and start it again
 %codeact help                  this text"""
 
 HELP = f"""Ask an LLM agent that answers by running Python code in this namespace.
@@ -54,7 +63,14 @@ NO_KEY_IN_CELLS = (
 
 _ALIASES = {"format": "action_format", "steps": "max_steps", "retries": "max_retries"}
 _NO_ARGUMENTS = ("status", "reset", "history", "config", "help")
-_NO_LIMIT = ("step_timeout", "total_timeout")
+_NO_LIMIT = (
+    "step_timeout",
+    "total_timeout",
+    "connect_timeout",
+    "idle_timeout",
+    "first_token_timeout",
+    "max_tokens",
+)
 
 
 def shown_briefly(shell: Any, error: E) -> E:
@@ -124,6 +140,10 @@ class Commands:
             self._models(rest)
         elif command == "unset":
             self._unset(rest)
+        elif command in ("tools", "mcp"):
+            from .tool_commands import mcp_command, tools_command
+
+            (tools_command if command == "tools" else mcp_command)(self.session, rest)
         elif (name := setting_name(command)) is not None:
             self._setting(name, rest)
         else:

@@ -7,17 +7,29 @@ message. The cells the user ran before a request open its user message, so the m
 knows what changed in between. Consecutive messages of one role are merged, so roles
 alternate strictly after the system message (some APIs require it).
 
+Every request ends on the assistant's side: with its final answer, or with a bracketed
+note of why it has none (failed, interrupted). So the next request always opens a user
+message of its own, and an interrupted request's note and the next request never merge
+into one message. What the user saw of an answer they interrupted is kept, marked so by
+that note; an answer whose code never ran says so in the observation that follows it,
+as does an answer cut off at the output limit.
+
 Images: for a vision model, the images the current request's actions displayed ride
 along with their observation; images of earlier requests are never sent again.
 
-Budget (`estimate_tokens`, and a flat cost per image), cut in this order until the
-messages fit:
+Budget (`estimate_tokens`, and a flat cost per image). A model answer longer than
+`ANSWER_CHARS` (a runaway model's, current or earlier) is always cut to its head and
+tail around its action, as the executor cuts observations; the action itself is cut
+only when it alone is longer. Then, in this order until the messages fit:
 
 1. whole earlier requests, oldest first (a note says they were left out);
 2. the current request's images, oldest first (the latest step's go last);
-3. the observations of the current request's earlier steps, head and tail kept;
-4. the user's cells shown with the current request, head and tail kept;
-5. the current request's latest observation, head and tail kept.
+3. the prose of the current request's answers, around their actions, oldest first,
+   down to 1,000 characters each;
+4. the observations of the current request's earlier steps, head and tail kept;
+5. the user's cells shown with the current request, head and tail kept;
+6. the current request's latest observation, head and tail kept;
+7. the current request's answers further, their actions too, oldest first.
 
 The system prompt (with the namespace summary, itself capped by its own limits) and the
 latest request are never cut. When they alone exceed the budget they are sent anyway: a
@@ -36,6 +48,10 @@ Secrets: every message goes through a `secrets.Redactor` before it is counted, s
 value of a secret ever reaches the model, whatever printed it: values passed in `secrets`
 (`namespace.secret_values`), secret-looking environment variables (the kernel's own key
 lives there), and whatever `secrets.py` recognises on sight.
+
+Text: every text is made valid UTF-8 first (a lone surrogate, as a file name printed
+from `os.listdir` carries, becomes U+FFFD), so nothing a turn holds can make the request
+unsendable, now or in any later request.
 """
 
 from __future__ import annotations
@@ -49,21 +65,33 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Generic, TypeVar
 
-from .actions import close_open_block
+from .actions import close_open_block, extract_code, parse_answer, valid_text
 from .events import Step, Turn
 from .executor import cut_middle
 from .providers.base import Message, Role, estimate_tokens
 from .secrets import Redactor, find_secrets
 
-__all__ = ["IMAGE_TOKENS", "OBSERVATION", "build_messages", "system_prompt"]
+__all__ = ["ANSWER_CHARS", "IMAGE_TOKENS", "OBSERVATION", "build_messages", "system_prompt"]
 
 OBSERVATION = "Observation:\n"
 
 _EMPTY_NAMESPACE = "# (nothing defined yet)"
 _OMITTED = "[{count} earlier request(s) of this session are left out to fit the context budget.]"
-_STOPPED = "[This request ended without a final answer: {reason}]"
+_STOPPED = "[This request ended without a final answer: {reason}.]"
 _INTERRUPTED = "it was interrupted"
 _NOT_RUN = "[This action did not run.]"
+_CUT_ACTION = (
+    "[Your answer was cut off at the output limit before it ended, so its code was not "
+    "run. Write a complete action that is shorter: do the work in smaller steps.]"
+)
+_CUT_PROSE = (
+    "[Your answer was cut off at the output limit before it ended. Nothing was run. "
+    "Go on from where it stopped, more briefly.]"
+)
+_INTERRUPTED_ACTION = (
+    "[The user interrupted the request while this answer was being written: its code did not run.]"
+)
+_BROKEN_ACTION = "[This answer broke off before it ended: its code did not run.]"
 
 # Per-message overhead of chat formats (role markers, separators), and a flat cost per
 # image: providers charge images by size, which the estimate cannot know.
@@ -74,6 +102,10 @@ _NOTE_TOKENS = _MESSAGE_TOKENS + estimate_tokens(_OMITTED)
 # Successive head+tail sizes tried when shortening, in characters.
 _OBSERVATION_LIMITS = (2000, 1000, 500, 200)
 _CELL_LIMITS = (2000, 500, 100)
+_PROSE_LIMITS = (2000, 1000)
+_ANSWER_LIMITS = (2000, 500, 200)
+# Longest model answer kept as it is (about 4,000 tokens).
+ANSWER_CHARS = 16_000
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
@@ -148,6 +180,53 @@ class _CellsPart(_Part):
 
 
 @dataclass(frozen=True)
+class _AnswerPart(_Part):
+    """A model answer: its prose is cut around its action, the action itself last."""
+
+    def cut(self, limit: int) -> _Part:
+        original = self.text if self.original is None else self.original
+        return replace(self, text=_cut_answer(original, limit), original=original)
+
+    def cut_all(self, limit: int) -> _Part:
+        original = self.text if self.original is None else self.original
+        return replace(self, text=_cut_answer(original, limit, limit), original=original)
+
+
+def _cut_answer(text: str, prose: int, action: int | None = None) -> str:
+    """`text` with each stretch of prose cut to `prose` characters (head and tail), and
+    each action to `action` (None: whole)."""
+    parsed = parse_answer(text)
+    text = parsed.text
+    pieces: list[str] = []
+    position = 0
+    for block in parsed.actions:
+        pieces.append(cut_middle(text[position : block.start], prose))
+        whole = text[block.start : block.end]
+        pieces.append(whole if action is None else cut_middle(whole, action))
+        position = block.end
+    pieces.append(cut_middle(text[position:], prose))
+    return "".join(pieces)
+
+
+def _capped(text: str) -> str:
+    """An answer within `ANSWER_CHARS`, its action cut only when it alone is longer."""
+    if len(text) <= ANSWER_CHARS:
+        return text
+    return _cut_answer(text, ANSWER_CHARS // 4, ANSWER_CHARS)
+
+
+@dataclass(frozen=True)
+class _Clean:
+    """Makes a text safe to send: valid UTF-8, then redacted. Equal for equal secrets,
+    so caches may key on it."""
+
+    redact: Redactor
+
+    def __call__(self, text: str) -> str:
+        return self.redact(valid_text(text))
+
+
+@dataclass(frozen=True)
 class _Block:
     """The parts of a finished request (or of one step) and what they cost together."""
 
@@ -188,7 +267,7 @@ def build_messages(
     `secrets` are values to redact (`namespace.secret_values(user_ns)`); with `vision`,
     images from the current request's observations are attached.
     """
-    clean = Redactor.of([*secrets, *find_secrets(())])
+    clean = _Clean(Redactor.of([*secrets, *find_secrets(())]))
     system = _Part("system", clean(system_prompt(action_format, namespace, tools)))
     cells = _cells_parts(user_cells, clean)
     latest = _Part("user", clean(request))
@@ -200,10 +279,13 @@ def build_messages(
     if dropped:
         budget.used += _NOTE_TOKENS
     observations = [i for i, part in enumerate(steps) if part.header == OBSERVATION]
+    answers = [i for i, part in enumerate(steps) if isinstance(part, _AnswerPart)]
     _drop_images(steps, observations, budget)
+    _shrink(steps, answers, _PROSE_LIMITS, budget)
     _shrink(steps, observations[:-1], _OBSERVATION_LIMITS, budget)
     _shrink(cells, range(len(cells)), _CELL_LIMITS, budget)
     _shrink(steps, observations[-1:], _OBSERVATION_LIMITS, budget)
+    _shrink(steps, answers, _ANSWER_LIMITS, budget, whole=True)
 
     messages = [Message("system", system.content)]
     if dropped:
@@ -214,7 +296,7 @@ def build_messages(
     return messages
 
 
-def _fit_history(history: Sequence[Turn], clean: Redactor, room: int) -> tuple[list[_Block], int]:
+def _fit_history(history: Sequence[Turn], clean: _Clean, room: int) -> tuple[list[_Block], int]:
     """The latest turns that fit in `room` tokens, oldest first, and how many are left out.
 
     Newest first, stopping at the first turn that does not fit (with the note that says
@@ -268,15 +350,23 @@ def _drop_images(parts: list[_Part], indices: Sequence[int], budget: _Budget) ->
 
 
 def _shrink(
-    parts: list[_Part], indices: Sequence[int], limits: Sequence[int], budget: _Budget
+    parts: list[_Part],
+    indices: Sequence[int],
+    limits: Sequence[int],
+    budget: _Budget,
+    *,
+    whole: bool = False,
 ) -> None:
-    """Cut `parts` at `indices` to ever smaller sizes, oldest first, until the budget fits."""
+    """Cut `parts` at `indices` to ever smaller sizes, oldest first, until the budget fits
+    (answers: their prose, or with `whole` their actions too)."""
     for limit in limits:
         for index in indices:
             if budget.fits():
                 return
-            if len(parts[index].text) > limit:
-                budget.swap(parts, index, parts[index].cut(limit))
+            part = parts[index]
+            if len(part.text) > limit:
+                cut = part.cut_all(limit) if whole and isinstance(part, _AnswerPart) else None
+                budget.swap(parts, index, cut or part.cut(limit))
 
 
 def _merge(parts: Sequence[_Part]) -> list[Message]:
@@ -301,14 +391,14 @@ def _extend(messages: list[Message], more: Sequence[Message]) -> None:
 # --- turns and steps as parts -------------------------------------------------------------
 
 
-def _finished_turn(turn: Turn, clean: Redactor) -> _Block:
+def _finished_turn(turn: Turn, clean: _Clean) -> _Block:
     # The steps by identity: a step is complete before its turn is, while the turn itself
     # may still be completed after it ended (an interrupt records its error after).
     key = (clean, turn.request, turn.user_cells, turn.final, turn.error, *turn.steps)
     return _TURNS.get(turn, key, lambda: _Block.of(_turn_parts(turn, clean)))
 
 
-def _current_step(step: Step, clean: Redactor, vision: bool) -> _Block:
+def _current_step(step: Step, clean: _Clean, vision: bool) -> _Block:
     key = (clean, vision, _step_fingerprint(step))
     return _STEPS.get(step, key, lambda: _Block.of(_step_parts(step, clean, vision=vision)))
 
@@ -316,45 +406,66 @@ def _current_step(step: Step, clean: Redactor, vision: bool) -> _Block:
 def _step_fingerprint(step: Step) -> tuple[object, ...]:
     # What the parts are made of. Compared by `==`, which finds the very same strings and
     # observation at once, so checking a cached step costs next to nothing.
-    return (step.model_text, step.code, step.observation, step.error)
+    return (
+        step.model_text,
+        step.code,
+        step.observation,
+        step.error,
+        step.truncated,
+        step.interrupted,
+    )
 
 
-def _turn_parts(turn: Turn, clean: Redactor) -> list[_Part]:
+def _turn_parts(turn: Turn, clean: _Clean) -> list[_Part]:
     parts = [*_cells_parts(turn.user_cells, clean), _Part("user", clean(turn.request))]
     for index, step in enumerate(turn.steps):
         answer = turn.final is not None and index == len(turn.steps) - 1
         parts += _step_parts(step, clean, vision=False, answer=answer)
     if turn.final is not None and parts[-1].role == "user":
-        parts.append(_Part("assistant", clean(turn.final)))
+        parts.append(_AnswerPart("assistant", _capped(clean(turn.final))))
     elif turn.final is None:
+        # On the assistant's side, so that this request and the next stay two messages
+        # (after an interrupted answer, it marks where the user stopped it).
         reason = turn.error or _INTERRUPTED
-        parts.append(_Part("user", clean(_STOPPED.format(reason=reason))))
+        parts.append(_Part("assistant", clean(_STOPPED.format(reason=reason.rstrip(".")))))
     return parts
 
 
-def _step_parts(step: Step, clean: Redactor, *, vision: bool, answer: bool = False) -> list[_Part]:
+def _step_parts(step: Step, clean: _Clean, *, vision: bool, answer: bool = False) -> list[_Part]:
     """An assistant part for the step and a user part with what came of it (images only
     for a vision model: they cost many tokens and text-only servers reject them).
 
-    A step with neither observation nor error is either the final answer (`answer`: the
-    last step of a finished turn, whose text *is* the answer) or an answer cut off by an
-    interrupt, which is left out: its code never ran, and showing it would suggest it had.
+    A step without an action that ran is the final answer (`answer`: the last step of
+    a finished turn, whose text *is* the answer), an answer cut off at the output limit,
+    or one that ended early: interrupted by the user, or broken off by a failed stream.
+    That one is kept as the user saw it (the turn's closing note says why it ended); if
+    it had code, the observation says that the code did not run. A step that never
+    produced text leaves nothing.
     """
-    text = clean(close_open_block(step.model_text).strip())
+    text = _capped(clean(close_open_block(step.model_text).strip()))
+    said = _AnswerPart("assistant", text)
     if step.observation is not None:
         images = step.observation.images if vision else ()
         observation = clean(step.observation.text)
-        return [_Part("assistant", text), _Part("user", observation, images, OBSERVATION)]
+        return [said, _Part("user", observation, images, OBSERVATION)]
+    if step.truncated and text:
+        note = _CUT_ACTION if extract_code(step.model_text) is not None else _CUT_PROSE
+        return [said, _Part("user", note, (), OBSERVATION)]
     if step.error is not None and step.code is not None:
-        return [_Part("assistant", text), _Part("user", clean(step.error), (), OBSERVATION)]
+        return [said, _Part("user", clean(step.error), (), OBSERVATION)]
     if step.code is not None:
-        return [_Part("assistant", text), _Part("user", _NOT_RUN, (), OBSERVATION)]
+        return [said, _Part("user", _NOT_RUN, (), OBSERVATION)]
+    if (step.interrupted or step.error is not None) and text:
+        if extract_code(step.model_text) is None:
+            return [said]
+        note = _INTERRUPTED_ACTION if step.interrupted else _BROKEN_ACTION
+        return [said, _Part("user", note, (), OBSERVATION)]
     if answer and text:
-        return [_Part("assistant", text)]
+        return [said]
     return []
 
 
-def _cells_parts(cells: Sequence[str], clean: Redactor) -> list[_Part]:
+def _cells_parts(cells: Sequence[str], clean: _Clean) -> list[_Part]:
     sources = [cell.strip("\n") for cell in cells if cell.strip()]
     if not sources:
         return []

@@ -15,10 +15,15 @@ the message, which always says what to do next)::
     │   ├── ProviderTimeout       connect, idle or total timeout
     │   ├── StreamError           the stream broke, was malformed or carried an error event
     │   └── ServerError           any other HTTP error status
-    └── AgentError                the agent loop could not finish the request
-        ├── StepBudgetExhausted   `max_steps` actions ran without a final answer
-        ├── RetryBudgetExhausted  `max_retries` consecutive actions failed
-        └── ApprovalUnavailable   `approval = ask` but the frontend cannot ask
+    ├── AgentError                the agent loop could not finish the request
+    │   ├── StepBudgetExhausted   `max_steps` actions ran without a final answer
+    │   ├── RetryBudgetExhausted  `max_retries` consecutive actions failed
+    │   └── ApprovalUnavailable   `approval = ask` but the frontend cannot ask
+    └── McpToolError              an MCP tool reported an error (the server's message)
+        └── McpServerError        its server could not start, crashed or stopped answering
+
+`McpToolError` is what code calling `mcp.<server>.<tool>(...)` catches; its
+`McpServerError` subclass says the server itself failed (it restarts on the next call).
 """
 
 from __future__ import annotations
@@ -86,3 +91,19 @@ class RetryBudgetExhausted(AgentError):
 
 class ApprovalUnavailable(AgentError):
     """Approval is required but the frontend offers no way to ask for it."""
+
+
+class McpToolError(CodeActError):
+    """An MCP tool reported an error; the message is the server's.
+
+    `server` and `tool` name the tool as the server knows it.
+    """
+
+    def __init__(self, message: str, *, server: str = "", tool: str = "") -> None:
+        super().__init__(message)
+        self.server = server
+        self.tool = tool
+
+
+class McpServerError(McpToolError):
+    """An MCP server could not start, crashed or stopped answering (with its stderr tail)."""

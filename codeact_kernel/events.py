@@ -61,6 +61,10 @@ class Step:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
     skipped: bool = False
+    truncated: bool = False
+    """The answer hit the output limit: it is incomplete, and nothing of it ran."""
+    interrupted: bool = False
+    """The user interrupted the request during this step; `model_text` is what they saw."""
 
 
 @dataclass
@@ -116,6 +120,52 @@ class Progress:
 
     step: int
     message: str
+
+
+@dataclass(frozen=True)
+class AnswerTruncated:
+    """The answer ended at the output limit: nothing of it runs, the model is told."""
+
+    step: int
+    limit: int | None
+    had_code: bool
+
+    @property
+    def message(self) -> str:
+        limit = f" ({self.limit:,} tokens)" if self.limit else ""
+        if self.had_code:
+            return (
+                f"The answer was cut off at the output limit{limit}, so its code was not "
+                "run; the model is asked for a complete, shorter action."
+            )
+        return f"The answer was cut off at the output limit{limit}; the model is asked to go on."
+
+
+@dataclass(frozen=True)
+class ActionsDropped:
+    """The model wrote more actions after its first: only the first runs.
+
+    `answer` is the answer as kept (up to the end of its first action), for frontends
+    that show the kept answer in place of what streamed.
+    """
+
+    step: int
+    answer: str
+    dropped: str
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Only the first action runs: the {len(self.dropped):,} characters the model "
+            "wrote after it (more code) were dropped and not run."
+        )
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The user interrupted the request; frontends show whatever they still held back."""
+
+    step: int
 
 
 @dataclass(frozen=True)
@@ -177,6 +227,9 @@ Event = (
     | StepStarted
     | ModelText
     | Progress
+    | AnswerTruncated
+    | ActionsDropped
+    | Interrupted
     | CodeAction
     | ActionSkipped
     | ActionObserved

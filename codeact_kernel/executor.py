@@ -2,8 +2,14 @@
 
 The action runs exactly as if the user had typed it (`run_cell_async`, so magics,
 `!shell`, display hooks, history and tracebacks behave as usual) and its outputs
-reach the frontend live. While it runs, the shell's output paths are teed into a
-`Capture`, from which the model's `Observation` and the nbformat outputs are built.
+reach the frontend live. While it runs, the shell's output paths (and file
+descriptors 1 and 2, capture.py) are teed into a `Capture`, from which the model's
+`Observation` and the nbformat outputs are built.
+
+What an action may not do to the user's session, it cannot: `exit()` leaves the kernel
+running (`refusing_exit`), and the kernel's own key is masked in everything it shows.
+The observation is the text a terminal would leave (progress bars settled), valid
+Unicode whatever bytes the action printed, cut head and tail to its size.
 """
 
 from __future__ import annotations
@@ -11,19 +17,25 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
+from .capture import Capture, Masker, recording
 from .events import Observation
 from .interrupts import ActionSignals, ActionWatch, StepTimer, without_handler_frames
 
 EMPTY_OUTPUT = "[executed successfully with no output]"
+EXIT_REFUSED = (
+    "[exit() was not done: a code action may not end the user's kernel, which keeps "
+    "running. To finish, answer without code.]"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 # What a vision model can be sent (every provider takes base64 PNG and JPEG).
 _MODEL_IMAGE_TYPES = ("image/png", "image/jpeg")
@@ -67,165 +79,204 @@ def cut_middle(text: str, limit: int) -> str:
     return f"{text[:half]}\n[... {omitted} characters truncated ...]\n{text[-half:]}"
 
 
-@dataclass
-class Capture:
-    """Everything one action sent to the frontend, as nbformat outputs, in order."""
-
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-
-    def stream(self, name: str, text: str) -> None:
-        if not text:
-            return
-        last = self.outputs[-1] if self.outputs else None
-        if last is not None and last["output_type"] == "stream" and last["name"] == name:
-            last["text"] += text
+def model_text(outputs: Iterable[dict[str, Any]]) -> tuple[str, tuple[str, ...]]:
+    """The outputs as the model reads them, and the PNG or JPEG images (base64) seen."""
+    parts: list[str] = []
+    images: list[str] = []
+    for output in outputs:
+        kind = output["output_type"]
+        if kind == "stream":
+            parts.append(strip_ansi(output["text"]))
+        elif kind == "error":
+            parts.append(strip_ansi("\n".join(output["traceback"])) + "\n")
         else:
-            self.outputs.append({"output_type": "stream", "name": name, "text": text})
-
-    def display(self, data: dict[str, Any], metadata: dict[str, Any] | None) -> None:
-        self.outputs.append(
-            {"output_type": "display_data", "data": dict(data), "metadata": dict(metadata or {})}
-        )
-
-    def result(self, data: dict[str, Any], metadata: dict[str, Any] | None, count: int) -> None:
-        self.outputs.append(
-            {
-                "output_type": "execute_result",
-                "data": dict(data),
-                "metadata": dict(metadata or {}),
-                "execution_count": count,
-            }
-        )
-
-    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
-        self.outputs.append(
-            {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": traceback}
-        )
-
-    def clear(self) -> None:
-        self.outputs.clear()
-
-    def text_for_model(self) -> tuple[str, tuple[str, ...]]:
-        """The outputs as the model reads them, and the PNG or JPEG images (base64) seen."""
-        parts: list[str] = []
-        images: list[str] = []
-        for output in self.outputs:
-            kind = output["output_type"]
-            if kind == "stream":
-                parts.append(strip_ansi(output["text"]))
-            elif kind == "error":
-                parts.append(strip_ansi("\n".join(output["traceback"])) + "\n")
-            else:
-                data = output["data"]
-                image = next((t for t in _IMAGE_TYPES if t in data), None)
-                if image is not None:
-                    parts.append(f"[{image} image shown to the user]\n")
-                    if image in _MODEL_IMAGE_TYPES and isinstance(data[image], str):
-                        images.append(data[image])
-                elif "text/plain" in data:
-                    prefix = (
-                        f"Out[{output['execution_count']}]: " if kind == "execute_result" else ""
-                    )
-                    parts.append(prefix + strip_ansi(str(data["text/plain"])) + "\n")
-        return "".join(parts), tuple(images)
+            data = output["data"]
+            image = next((t for t in _IMAGE_TYPES if t in data), None)
+            if image is not None:
+                parts.append(f"[{image} image shown to the user]\n")
+                if image in _MODEL_IMAGE_TYPES and isinstance(data[image], str):
+                    images.append(data[image])
+            elif "text/plain" in data:
+                prefix = f"Out[{output['execution_count']}]: " if kind == "execute_result" else ""
+                parts.append(prefix + strip_ansi(str(data["text/plain"])) + "\n")
+    return "".join(parts), tuple(images)
 
 
-# The recorder of the action running now. A `_Tee` can outlive its action (a logging
-# handler made in step 1 keeps it), so it records into whichever action is current.
-_recorders: list[Callable[[str, str], None]] = []
+def as_terminal_shows(text: str) -> str:
+    """`text` with rewritten lines as a terminal leaves them (progress bars).
+
+    A carriage return starts the line over: the last piece of a line written after one
+    wins (an empty piece, a bare return before the newline, changes nothing); `\\r\\n` is
+    a newline. A backspace takes back the character before it.
+    """
+    if "\r" not in text and "\b" not in text:
+        return text
+    return "\n".join(_settle(line) for line in text.replace("\r\n", "\n").split("\n"))
 
 
-class _Tee:
-    """A stand-in for sys.stdout/sys.stderr that records writes and passes them on."""
+def _settle(line: str) -> str:
+    if "\r" in line:
+        line = next((piece for piece in reversed(line.split("\r")) if piece), "")
+    if "\b" in line:
+        kept: list[str] = []
+        for char in line:
+            if char != "\b":
+                kept.append(char)
+            elif kept:
+                kept.pop()
+        line = "".join(kept)
+    return line
 
-    def __init__(self, stream: TextIO, name: str) -> None:
-        self._stream = stream
-        self._name = name
 
-    def write(self, text: str) -> int:
-        if _recorders:
-            _recorders[-1](self._name, text)
-        return self._stream.write(text)
+def valid_text(text: str) -> str:
+    """`text` as valid Unicode, which any encoder takes.
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+    Undecodable bytes kept as lone surrogates (`os.listdir` of a Latin-1 file name,
+    `surrogateescape`) become U+FFFD, as a UTF-8 terminal shows them; surrogate pairs
+    become the character they stand for.
+    """
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _valid(value: Any) -> Any:
+    """`valid_text` on every string in an nbformat output."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, list):
+        return [_valid(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _valid(item) for key, item in value.items()}
+    return value
 
 
 @contextmanager
-def tee_outputs(shell: InteractiveShell) -> Iterator[Capture]:
-    """Record what the shell shows while the block runs, without changing what it shows."""
-    capture = Capture()
-    display_pub: Any = shell.display_pub
-    displayhook: Any = shell.displayhook
-    original_publish = display_pub.publish
-    original_clear = display_pub.clear_output
-    original_format = displayhook.write_format_data
-    original_prompt = displayhook.write_output_prompt
-    original_traceback = shell._showtraceback
-    original_show = shell.showtraceback
-    # A terminal shell prints results and tracebacks to stdout; each is recorded once,
-    # as the result or the error, not again as a stream.
-    printing = False
+def tee_outputs(
+    shell: InteractiveShell,
+    *,
+    hide: Collection[str] = (),
+    errors_as_text: bool = False,
+    fds: bool = True,
+) -> Iterator[Capture]:
+    """Record what the shell shows while the block runs, without changing what it shows,
+    except that `hide` (the kernel's own key) is masked everywhere.
 
-    @contextmanager
-    def recorded_already() -> Iterator[None]:
-        nonlocal printing
-        printing = True
-        try:
-            yield
-        finally:
-            printing = False
+    `errors_as_text` shows a traceback as IPython's own colored text on stderr instead
+    of an `error` output (it is still recorded as an error): a request that ends well
+    must not look failed to papermill, which fails a notebook on any error output.
+    `fds` also records what is written to file descriptors 1 and 2 (subprocesses).
+    """
+    with recording(hide, fds=fds) as recorder:
+        capture = recorder.capture
+        masker = Masker(hide)
+        display_pub: Any = shell.display_pub
+        displayhook: Any = shell.displayhook
+        original_publish = display_pub.publish
+        original_clear = display_pub.clear_output
+        original_format = displayhook.write_format_data
+        original_prompt = displayhook.write_output_prompt
+        original_traceback = shell._showtraceback
+        original_show = shell.showtraceback
 
-    def publish(
-        data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any, **kw: Any
-    ) -> Any:
-        if not kw.get("update"):
-            capture.display(data, metadata)
-        return original_publish(data, metadata, *args, **kw)
+        def publish(
+            data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any, **kw: Any
+        ) -> Any:
+            data = _masked_bundle(masker, data)
+            if not kw.get("update"):
+                capture.display(data, metadata)
+            # A terminal shell prints a display's text: it is recorded once, as a display.
+            with recorder.quiet():
+                return original_publish(data, metadata, *args, **kw)
 
-    def clear_output(wait: bool = False) -> Any:
-        capture.clear()
-        return original_clear(wait)
+        def clear_output(wait: bool = False) -> Any:
+            capture.clear()
+            return original_clear(wait)
 
-    def write_output_prompt() -> Any:
-        with recorded_already():
-            return original_prompt()
+        def write_output_prompt() -> Any:
+            # A terminal shell prints results and tracebacks to stdout too.
+            with recorder.quiet():
+                return original_prompt()
 
-    def write_format_data(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
-        # prompt_count is the number the user sees in Out[...].
-        capture.result(format_dict, md_dict, displayhook.prompt_count)
-        with recorded_already():
-            return original_format(format_dict, md_dict)
+        def write_format_data(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
+            format_dict = _masked_bundle(masker, format_dict)
+            # prompt_count is the number the user sees in Out[...].
+            capture.result(format_dict, md_dict, displayhook.prompt_count)
+            with recorder.quiet():
+                return original_format(format_dict, md_dict)
 
-    def show_user_traceback(exc_tuple: Any = None, *args: Any, **kw: Any) -> Any:
-        if exc_tuple is None:
-            # An interrupt's traceback ends in the user's code, as in IPython.
-            without_handler_frames(sys.exc_info()[2])
-        return original_show(exc_tuple, *args, **kw)
+        def show_user_traceback(exc_tuple: Any = None, *args: Any, **kw: Any) -> Any:
+            if exc_tuple is None:
+                # An interrupt's traceback ends in the user's code, as in IPython.
+                without_handler_frames(sys.exc_info()[2])
+            return original_show(exc_tuple, *args, **kw)
 
-    def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> Any:
-        capture.error(etype.__name__, str(evalue), list(stb))
-        with recorded_already():
-            return original_traceback(etype, evalue, stb)
+        def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> Any:
+            stb = [masker.whole(line) for line in stb]
+            shown = masker.whole(str(evalue))
+            capture.error(etype.__name__, shown, list(stb))
+            with recorder.quiet():
+                if errors_as_text:
+                    return _traceback_as_text(shell, stb)
+                value: Any = evalue if shown == str(evalue) else _Shown(shown)
+                return original_traceback(etype, value, stb)
 
-    def record(name: str, text: str) -> None:
-        if not printing:
-            capture.stream(name, text)
+        with ExitStack() as patches:
+            patches.enter_context(_patched(display_pub, "publish", publish))
+            patches.enter_context(_patched(display_pub, "clear_output", clear_output))
+            patches.enter_context(_patched(displayhook, "write_format_data", write_format_data))
+            patches.enter_context(_patched(displayhook, "write_output_prompt", write_output_prompt))
+            patches.enter_context(_patched(shell, "_showtraceback", showtraceback))
+            patches.enter_context(_patched(shell, "showtraceback", show_user_traceback))
+            yield capture
+
+
+def _masked_bundle(masker: Masker, data: dict[str, Any]) -> dict[str, Any]:
+    """A display's text representations masked; images and JSON are left alone."""
+    if not masker.secrets:
+        return data
+    return {
+        kind: masker.whole(value) if kind.startswith("text/") and isinstance(value, str) else value
+        for kind, value in data.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """An exception's value as the user may see it (the key masked), for `str()`."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _traceback_as_text(shell: InteractiveShell, stb: list[str]) -> None:
+    """Show a traceback as IPython's text on stderr, not as an `error` output."""
+    sys.stdout.flush()
+    sys.stderr.write(shell.InteractiveTB.stb2text(stb) + "\n")
+    sys.stderr.flush()
+
+
+@contextmanager
+def refusing_exit(shell: InteractiveShell) -> Iterator[None]:
+    """`exit()`, `quit()` and `ask_exit()` in an action leave the user's kernel running.
+
+    They all end in `shell.ask_exit`, which ends the kernel (or terminal IPython) once
+    the cell is done; here it says, to the user and the model, that it was refused.
+    `sys.exit()` is an ordinary `SystemExit` that IPython shows, as in a cell.
+    """
+
+    def ask_exit() -> None:
+        print(EXIT_REFUSED, file=sys.stderr)
 
     with ExitStack() as patches:
-        patches.enter_context(_patched(display_pub, "publish", publish))
-        patches.enter_context(_patched(display_pub, "clear_output", clear_output))
-        patches.enter_context(_patched(displayhook, "write_format_data", write_format_data))
-        patches.enter_context(_patched(displayhook, "write_output_prompt", write_output_prompt))
-        patches.enter_context(_patched(shell, "_showtraceback", showtraceback))
-        patches.enter_context(_patched(shell, "showtraceback", show_user_traceback))
-        patches.enter_context(_patched(sys, "stdout", _Tee(sys.stdout, "stdout")))
-        patches.enter_context(_patched(sys, "stderr", _Tee(sys.stderr, "stderr")))
-        _recorders.append(record)
-        try:
-            yield capture
-        finally:
-            _recorders.remove(record)
+        patches.enter_context(_patched(shell, "ask_exit", ask_exit))
+        if hasattr(shell, "keepkernel_on_exit"):
+            # `quit(keep_kernel=True)` sets it for every later exit of the user's.
+            keep = shell.keepkernel_on_exit
+            patches.enter_context(_patched(shell, "keepkernel_on_exit", keep))
+        yield
 
 
 @contextmanager
@@ -253,7 +304,7 @@ def _unwatched(stop: Callable[[], None] | None = None) -> Iterator[ActionSignals
     yield ActionSignals()
 
 
-def _drain_payloads(shell: InteractiveShell) -> None:
+def drain_payloads(shell: InteractiveShell) -> None:
     """Take the action's payloads before they ride on the reply to the user's next cell.
 
     A help page (`obj?`) is shown here instead; `set_next_input` (from `%load`) and
@@ -274,6 +325,9 @@ class ShellExecutor:
     `watch` is the host's interrupt policy for actions (`RequestInterrupts.action`):
     through it a step timeout that fires while an async action awaits stops only that
     action, and an interrupt the action swallowed still stops the request.
+    `hide` are values the user must not see in what actions show (the kernel's own
+    key); `errors_as_text` shows tracebacks as stderr text (see `tee_outputs`), for
+    frontends that render a request inline in its cell.
     """
 
     def __init__(
@@ -283,18 +337,30 @@ class ShellExecutor:
         observation_chars: int = 4000,
         step_timeout: float = 0.0,
         watch: ActionWatch | None = None,
+        hide: Collection[str] = (),
+        errors_as_text: bool = False,
     ) -> None:
         self.shell = shell
         self.observation_chars = observation_chars
         self.step_timeout = step_timeout
         self.watch: ActionWatch = watch or _unwatched
+        self.hide = tuple(hide)
+        self.errors_as_text = errors_as_text
+
+    def outputs(self, *, fds: bool = True) -> AbstractContextManager[Capture]:
+        """Record what an action shows, the way this executor shows it."""
+        return tee_outputs(self.shell, hide=self.hide, errors_as_text=self.errors_as_text, fds=fds)
 
     async def run(self, code: str) -> Observation:
         shell = self.shell
         count = shell.execution_count
         result: ExecutionResult | None = None
         loop = asyncio.get_running_loop()
-        with tee_outputs(shell) as capture, StepTimer(self.step_timeout) as timer:
+        with (
+            self.outputs() as capture,
+            refusing_exit(shell),
+            StepTimer(self.step_timeout) as timer,
+        ):
             task = asyncio.ensure_future(self._run_cell(code))
 
             def stop() -> None:
@@ -310,7 +376,7 @@ class ShellExecutor:
                 # IPython's run_cell fires these; run_cell_async leaves them to the
                 # caller. Inline plots are flushed on post_execute.
                 shell.events.trigger("post_execute")
-                _drain_payloads(shell)
+                drain_payloads(shell)
         if result is not None:
             shell.events.trigger("post_run_cell", result)
         return self._observe(capture, result, count, timer.fired, signals.interrupted)
@@ -345,7 +411,9 @@ class ShellExecutor:
         timed_out: bool,
         stopped: bool = False,
     ) -> Observation:
-        text, images = capture.text_for_model()
+        outputs = _valid(capture.outputs)
+        text, images = model_text(outputs)
+        text = as_terminal_shows(text)
         error = None
         if result is not None:
             error = result.error_before_exec or result.error_in_exec
@@ -366,7 +434,7 @@ class ShellExecutor:
             error_name="TimeoutError" if timed_out else (type(error).__name__ if error else None),
             execution_count=count,
             images=images,
-            outputs=tuple(capture.outputs),
+            outputs=tuple(outputs),
             timed_out=timed_out,
             interrupted=interrupted,
         )

@@ -1,4 +1,9 @@
-"""`python -m codeact_kernel install`: install the `codeact` kernelspec, like ipykernel's."""
+"""`python -m codeact_kernel install`: install the `codeact` kernelspec, like ipykernel's.
+
+It also says when JupyterLab will not find the extension (`pip install` of a source tree
+in which it was not built installs the kernel alone), since that is the step users take
+right after installing.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,17 @@ from pathlib import Path
 
 import ipykernel
 from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.paths import jupyter_path
 
 KERNEL_NAME = "codeact"
 DISPLAY_NAME = "CodeAct (Python 3)"
+LABEXTENSION = "codeact-kernel-lab"
+
+NO_LABEXTENSION = f"""\
+Note: the JupyterLab extension {LABEXTENSION} is not installed in this environment
+(`jupyter labextension list` does not show it), so JupyterLab shows each code action inline
+in the prompt cell instead of as a cell of its own. To add it, in the codeact-kernel sources:
+scripts/build_labextension.sh (needs Node >= 18), then `pip install .` again."""
 
 
 def kernel_json(python: str = sys.executable) -> dict[str, object]:
@@ -38,6 +51,12 @@ def install(*, user: bool = False, prefix: str | None = None, name: str = KERNEL
         )
 
 
+def labextension_installed(paths: list[str] | None = None) -> bool:
+    """Whether JupyterLab finds the prebuilt extension in `paths` (default: where it looks)."""
+    paths = jupyter_path("labextensions") if paths is None else paths
+    return any((Path(path) / LABEXTENSION / "package.json").is_file() for path in paths)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m codeact_kernel install",
@@ -54,3 +73,5 @@ def main(argv: list[str] | None = None) -> None:
     prefix = sys.prefix if args.sys_prefix else args.prefix
     path = install(user=args.user, prefix=prefix, name=args.name)
     print(f"Installed kernelspec {args.name} in {path}")
+    if not labextension_installed():
+        print(NO_LABEXTENSION, file=sys.stderr)

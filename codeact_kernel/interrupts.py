@@ -16,6 +16,14 @@ loop waiting on an HTTP stream, the exception escapes the loop and kills the ker
 Every interrupt is remembered for the action it fell in, even when the action's own
 code swallows the `KeyboardInterrupt` (a `!sleep`, an `except KeyboardInterrupt:`):
 the request must stop all the same. The executor sees that through `action()`.
+
+An action may change SIGINT itself (`signal.signal(SIGINT, SIG_IGN)`, a handler of its
+own, `pthread_sigmask`). That is its business while it runs, as in IPython, but it
+lasts only as long as the action: when the action ends the policy is back, so the
+rest of the request can still be interrupted, and when the request ends the handler
+from before it is back. ipykernel treats cells the same way (its `pre_handler_hook`
+and `post_handler_hook` put its own handler back around every execution), so a
+handler set by an action never outlives it in any host, terminal IPython included.
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ class RequestInterrupts:
     def __init__(self, cancel: Callable[[], None]) -> None:
         self._cancel = cancel
         self._saved: Any = None
+        self._blocked_before = True
         self._blocking = 0
         self._stop_action: Callable[[], None] | None = None
         self._action: ActionSignals | None = None
@@ -81,6 +90,7 @@ class RequestInterrupts:
             # A request may itself run inside user code (a `%%codeact` cell): only
             # user code deeper than this counts as an action's.
             self._outer_depth = user_code_depth(sys._getframe(1))
+            self._blocked_before = signal.SIGINT in _blocked_signals()
             self._saved = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
@@ -116,6 +126,15 @@ class RequestInterrupts:
                 yield signals
         finally:
             self._action, self._stop_action = None, None
+            self._reinstate()
+
+    def _reinstate(self) -> None:
+        """The policy again, whatever the action did to SIGINT (module docstring)."""
+        if self._saved is None:
+            return
+        signal.signal(signal.SIGINT, self._on_sigint)
+        if not self._blocked_before and signal.SIGINT in _blocked_signals():
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         timed_out = StepTimer.consume()
@@ -132,6 +151,13 @@ class RequestInterrupts:
                 self._stop_action()
             return
         self._cancel()
+
+
+def _blocked_signals() -> set[int]:
+    """The signals this thread blocks (none where the platform cannot say)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return set()
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, ()))
 
 
 async def run_cancellable(

@@ -83,12 +83,14 @@ class CodeActKernel(IPythonKernel):
         return reply
 
     def _route(self, code: str) -> Route:
-        """Code or request? With automagic on, this shell's own magics count too."""
+        """Code or request? With automagic on, this shell's own magics count too, and
+        a name the user defined (`数据`) is code even where it reads like a request."""
         assert self.shell is not None
         return route_cell(
             code,
             automagic=bool(self.shell.automagic),
             line_magics=self.shell.magics_manager.magics["line"],
+            namespace=self.shell.user_ns,
         )
 
     def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
@@ -204,11 +206,18 @@ class KernelHost:
         from .executor import ShellExecutor
 
         assert self.kernel.shell is not None
+        # With the Lab extension a failed action's traceback is a real error output of
+        # its generated cell; inline, it must not make papermill fail a request that
+        # ended well, so it is shown as stderr text.
+        parent = self.kernel.get_parent("shell")
+        lab = bool(self.cell_id) and self.kernel.lab.link_for(parent) is not None
         return ShellExecutor(
             self.kernel.shell,
             observation_chars=settings.observation_chars,
             step_timeout=settings.step_timeout,
             watch=self.interrupts.action,
+            hide=(settings.api_key,) if settings.api_key else (),
+            errors_as_text=not lab,
         )
 
     def replayed(self, raw: str) -> bool:
@@ -220,6 +229,3 @@ class KernelHost:
             cell_id=self.cell_id, parent=self.kernel.get_parent("shell"), model="", ask=self._ask
         )
         return lab is not None and lab.replay(raw)
-
-
-

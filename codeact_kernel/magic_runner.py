@@ -27,7 +27,7 @@ import concurrent.futures
 import queue
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -36,7 +36,7 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from .errors import ApprovalUnavailable
 from .events import Event, Observation
-from .executor import Executor, ShellExecutor, acting, tee_outputs
+from .executor import Executor, ShellExecutor, acting, drain_payloads, refusing_exit
 from .frontend import Approval, Frontend
 from .interrupts import RequestInterrupts, StepTimer
 from .options import CellOptions
@@ -198,12 +198,16 @@ class MainThreadExecutor(ShellExecutor):
         *,
         observation_chars: int = 4000,
         step_timeout: float = 0.0,
+        hide: Collection[str] = (),
+        errors_as_text: bool = False,
     ) -> None:
         super().__init__(
             shell,
             observation_chars=observation_chars,
             step_timeout=step_timeout,
             watch=bridge.interrupts.action,
+            hide=hide,
+            errors_as_text=errors_as_text,
         )
         self.bridge = bridge
 
@@ -215,12 +219,13 @@ class MainThreadExecutor(ShellExecutor):
         count = shell.execution_count
         result: ExecutionResult | None = None
         if _needs_the_busy_loop(shell, code):
-            with tee_outputs(shell) as capture:
+            with self.outputs(fds=False) as capture:
                 print(f"RuntimeError: {NO_AWAIT}", file=sys.stderr)
             return self._observe(capture, _failed(RuntimeError(NO_AWAIT)), count, False)
         # No `stop` for `watch`: the action runs right here, where a SIGINT raises.
         with (
-            tee_outputs(shell) as capture,
+            self.outputs() as capture,
+            refusing_exit(shell),
             StepTimer(self.step_timeout) as timer,
             self.watch(None) as signals,
             acting(),
@@ -230,6 +235,9 @@ class MainThreadExecutor(ShellExecutor):
             except KeyboardInterrupt:
                 # Between IPython's own statements rather than in the user's code.
                 result = _failed(KeyboardInterrupt())
+            finally:
+                # `%load` and help pages leave payloads, as they do in the kernel.
+                drain_payloads(shell)
         # A timeout that fired as the action ended must not pass for a later Ctrl-C.
         StepTimer.consume()
         return self._observe(capture, result, count, timer.fired, signals.interrupted)
@@ -318,6 +326,9 @@ class MagicHost:
             self.bridge,
             observation_chars=settings.observation_chars,
             step_timeout=settings.step_timeout,
+            hide=(settings.api_key,) if settings.api_key else (),
+            # Rendered inline in a notebook: a fixed error must not fail papermill.
+            errors_as_text=getattr(self.shell, "kernel", None) is not None,
         )
 
 

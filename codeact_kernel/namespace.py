@@ -17,10 +17,12 @@ imported by the user: it never imports them), and through the class, not the ins
 to the line describing that name.
 
 Secrets: values are shown only for short scalars (and short lists/dicts of them), and
-never when the name looks like a secret (`api_key`, `dbPassword`, `GITHUB_TOKEN` …) or the
-value looks like a key (`sk-…`, a JWT, a URL with a password, a long random token); what
-counts as either is decided in `secrets.py`. `secret_values` collects the values to
-redact from everything sent to the model.
+never, whatever their type, under a name whose values are all secret (`db_password`,
+`api_token`, `WEATHER_KEY` …), nor when the value is a secret for its name (`sk-…`, a
+JWT, a URL with a password, a long random token, a hex key under `key`); a dict or a
+default argument is judged entry by entry, by its own name. What counts as secret is
+decided in `secrets.py`. `secret_values` collects the values to redact from everything
+sent to the model.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .secrets import find_secrets, looks_like_key, looks_secret_name
+from .secrets import find_secrets, is_secret_value, looks_like_key, looks_secret_name
 
 __all__ = ["secret_values", "summarize_namespace"]
 
@@ -150,7 +152,7 @@ class _Entry:
 
 def _describe(name: str, value: object) -> _Entry:
     kind = type(value)
-    secret = looks_secret_name(name)
+    secret = looks_secret_name(name, strict=True)
     if issubclass(kind, types.ModuleType):
         module = _module_name(value) or name
         line = f"import {module}" if module == name else f"import {module} as {name}"
@@ -185,7 +187,7 @@ def _describe_str(name: str, value: str, secret: bool) -> str:
         return f"{name}: str  # value hidden"
     if len(value) > _MAX_VALUE_CHARS:
         return f"{name}: str  # len {len(value)}"
-    if looks_like_key(value):
+    if is_secret_value(name, value):
         return f"{name}: str  # value hidden"
     return f"{name}: str = {value!r}"
 
@@ -211,11 +213,11 @@ def _describe_container(name: str, value: Any, secret: bool) -> str:
         key_list = ", ".join(k for k in shown if k is not None)
         if len(keys) > _MAX_KEYS:
             key_list += ", …"
-        literal = None if secret else _literal(value)
+        literal = None if secret else _literal(name, value)
         if literal is not None:
             return f"{name}: dict = {literal}"
         return f"{name}: dict  # len {size}" + (f", keys {key_list}" if key_list else "")
-    literal = None if secret else _literal(value)
+    literal = None if secret else _literal(name, value)
     if literal is not None:
         return f"{name}: {kind.__name__} = {literal}"
     items = list(_islice(value, 5))
@@ -232,17 +234,20 @@ def _islice(value: Iterable[Any], count: int) -> Iterable[Any]:
         yield item
 
 
-def _literal(value: Any) -> str | None:
-    """A short literal of a small builtin container of non-secret scalars, else None."""
+def _literal(name: str, value: Any) -> str | None:
+    """A short literal of a small builtin container of non-secret scalars, else None.
+
+    An item is judged by its key and by the container's `name` (`keys = ["0a1b…"]`).
+    """
     if len(value) > _MAX_ITEMS_SHOWN:
         return None
     parts: list[str] = []
     pairs = value.items() if type(value) is dict else ((None, item) for item in value)
     for key, item in pairs:
-        if key is not None and (type(key) is not str or looks_secret_name(key)):
+        if key is not None and (type(key) is not str or looks_secret_name(key, strict=True)):
             return None
         item_repr = _short_repr(item)
-        if item_repr is None or (type(item) is str and looks_like_key(item)):
+        if item_repr is None or (type(item) is str and _is_secret_item(name, key, item)):
             return None
         parts.append(item_repr if key is None else f"{key!r}: {item_repr}")
     if type(value) is dict:
@@ -256,6 +261,10 @@ def _literal(value: Any) -> str | None:
     else:
         text = "{" + ", ".join(parts) + "}"
     return text if len(text) <= _MAX_VALUE_CHARS else None
+
+
+def _is_secret_item(name: str, key: str | None, item: str) -> bool:
+    return is_secret_value(name, item) or (key is not None and is_secret_value(key, item))
 
 
 def _short_repr(value: object) -> str | None:
@@ -311,7 +320,8 @@ def _signature(value: Any) -> str:
         if annotation:
             text += f": {annotation}"
         if param.default is not inspect.Parameter.empty:
-            default = _short_repr(param.default)
+            secret = _is_secret_default(param.name, param.default)
+            default = None if secret else _short_repr(param.default)
             if default is None:
                 default = "…" if param.default is ... else f"<{_type_label(type(param.default))}>"
             text += f" = {default}" if annotation else f"={default}"
@@ -322,6 +332,12 @@ def _signature(value: Any) -> str:
     result = "(" + ", ".join(params) + ")"
     returns = _annotation(signature.return_annotation)
     return f"{result} -> {returns}" if returns else result
+
+
+def _is_secret_default(name: str, default: object) -> bool:
+    if looks_secret_name(name, strict=True):
+        return True
+    return type(default) is str and is_secret_value(name, default)
 
 
 def _builtin_signature(value: types.BuiltinFunctionType) -> str:

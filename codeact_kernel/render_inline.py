@@ -1,8 +1,15 @@
 """Inline rendering with standard display messages, so every Jupyter frontend shows it.
 
-Per step, the model's text streams into one Markdown display that is updated in place
-(throttled); its code action therefore appears highlighted before it runs, and the
-action's own outputs follow live. A one-line footer closes the request.
+Per step, the model's text streams into one Markdown display that is updated in place;
+its code action therefore appears highlighted before it runs, and the action's own
+outputs follow live. Notes about the answer (cut at the output limit, actions dropped)
+stay under it. A one-line footer closes the request.
+
+Every update re-sends the whole text (as Markdown and as plain text), so updates are
+throttled by size: at most ten a second, and no more often than keeps what is sent
+under `bytes_per_second` (a runaway model's 100 KB answer is updated every two
+seconds, not ten times a second). Whenever the step moves on (an action, a note, the
+end, an interrupt) the text is shown whole at once.
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ from IPython.display import DisplayHandle, display
 
 from .actions import split_answer
 from .events import (
+    ActionsDropped,
     ActionSkipped,
+    AnswerTruncated,
     CodeAction,
     Event,
     Failed,
     Finished,
+    Interrupted,
     ModelText,
     Progress,
     StepStarted,
@@ -67,6 +77,7 @@ class InlineFrontend:
     """
 
     throttle_seconds = 0.1
+    bytes_per_second = 100_000
 
     def __init__(
         self,
@@ -79,22 +90,36 @@ class InlineFrontend:
         self.ask = ask
         self.show_code = show_code
         self._handle: DisplayHandle | None = None
-        self._text = ""
+        # Deltas are kept as pieces: joining a long answer at every delta is quadratic.
+        self._pieces: list[str] = []
+        self._length = 0
+        self._notes: list[str] = []
         self._status = ""
         self._last_update = 0.0
+        self._sent = ""
 
     def render(self, event: Event) -> None:
         if isinstance(event, StepStarted):
             self._flush()
-            self._handle, self._text, self._status = None, "", ""
+            self._handle, self._pieces, self._length = None, [], 0
+            self._notes, self._status, self._sent = [], "", ""
         elif isinstance(event, ModelText):
-            self._text += event.text
+            self._pieces.append(event.text)
+            self._length += len(event.text)
             self._status = ""
             self._refresh()
         elif isinstance(event, Progress):
             self._status = event.message
             self._refresh(force=True)
-        elif isinstance(event, CodeAction):
+        elif isinstance(event, AnswerTruncated):
+            self._notes.append(event.message)
+            self._flush()
+        elif isinstance(event, ActionsDropped):
+            # What the user sees is what counts: the answer as kept, and why.
+            self._pieces, self._length = [event.answer], len(event.answer)
+            self._notes.append(event.message)
+            self._flush()
+        elif isinstance(event, (CodeAction, Interrupted)):
             self._flush()
         elif isinstance(event, ActionSkipped):
             self._publish_markdown("_Action skipped._")
@@ -111,22 +136,30 @@ class InlineFrontend:
 
     # --- display ------------------------------------------------------------------
 
+    def _answer(self) -> str:
+        text = "".join(self._pieces)
+        self._pieces = [text]
+        return text
+
     def _markdown(self) -> str:
-        text = self._text if self.show_code else split_answer(self._text)[0]
-        markdown = as_markdown(text)
+        text = self._answer()
+        markdown = as_markdown(text if self.show_code else split_answer(text)[0])
+        for note in self._notes:
+            markdown += f"\n\n_{note}_"
         if self._status:
             markdown += f"\n\n_{self._status}_"
         return markdown
 
     def _refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_update >= self.throttle_seconds:
+        interval = max(self.throttle_seconds, 2 * self._length / self.bytes_per_second)
+        if force or time.monotonic() - self._last_update >= interval:
             self._flush()
 
     def _flush(self) -> None:
         markdown = self._markdown()
-        if not markdown.strip():
+        if not markdown.strip() or markdown == self._sent:
             return
+        self._sent = markdown
         self._last_update = time.monotonic()
         bundle = {"text/markdown": markdown, "text/plain": markdown}
         if self._handle is None:

@@ -2,7 +2,8 @@
 
 The model's answer is written as it streams (its code actions are in it, fenced), a
 rule announces each action just before the shell prints the action's own output,
-and a one-line footer closes the request. Colours only when asked for (a TTY).
+notes about the answer (cut at the output limit, actions dropped) follow it in
+brackets, and a one-line footer closes the request. Colours only when asked for (a TTY).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import TextIO
 
 from .events import (
     ActionObserved,
+    ActionsDropped,
     ActionSkipped,
+    AnswerTruncated,
     CodeAction,
     Event,
     Failed,
@@ -63,6 +66,10 @@ class TerminalFrontend:
         elif isinstance(event, ModelText):
             self._write(event.text)
         elif isinstance(event, Progress):
+            self._line(f"[{event.message}]", _DIM)
+        elif isinstance(event, (AnswerTruncated, ActionsDropped)):
+            # What streamed cannot be taken back from a terminal: the note says what of
+            # it does not count.
             self._line(f"[{event.message}]", _DIM)
         elif isinstance(event, CodeAction):
             self._line(f"--- step {event.step}: running the action above ---", _ACTION)

@@ -5,21 +5,29 @@ The decision is made on the text the user wrote (DESIGN.md §4), in this order:
 1. ``%%codeact`` as the first line (after blank lines, like any cell magic) forces
    natural language: the rest of that line is ``options``, the lines below it are
    the request.
-2. A blank cell is code, and so is every cell that compiles as Python, top-level
-   ``await`` included. So a cell of comments is code, and so is a single bare word:
-   ``help``, ``df``, ``continue`` run as Python (a ``NameError`` or ``SyntaxError``
-   is what an IPython user expects), and a one-word request needs ``%%codeact`` or
-   a second word. Prose that happens to be one identifier (Chinese or Japanese
-   without spaces or punctuation) is code for the same reason.
-3. A cell whose first line is a cell magic (``%%time``) is code, whatever follows.
-4. A cell that compiles after IPython's static input transforms is code: magics,
+2. A blank cell is code.
+3. A request in a language written without spaces (Chinese, Japanese, Thai…) can
+   be one valid identifier: ``画一个正弦曲线``. A cell whose every line is one run of
+   such text (a letter of such a script; no space, no ASCII punctuation, no ``_``,
+   which is how code joins words; a ``?`` may end it) is natural language, unless a
+   run is a name defined in the user's namespace or the builtins: ``数据`` is code
+   once ``数据 = 1`` ran, and ``数据?`` is help on it. The same holds for a cell that
+   is one keyword written the way a sentence starts: ``Continue``, ``Try``.
+4. A cell that compiles as IPython compiles it is code: it parses, and each
+   top-level statement compiles on its own (top-level ``await`` included). So a
+   cell of comments is code, and so is a single name (``help``, ``df``, ``thanks``:
+   a ``NameError`` is what an IPython user expects) or ``pass``; but ``continue``,
+   ``break`` and ``return x`` only parse, they do not compile here.
+5. A cell whose first line is a cell magic (``%%time``) is code, whatever follows.
+6. A cell that compiles after IPython's static input transforms is code: magics,
    ``!shell``, ``x = !cmd``, help on one name (``df?``, ``np.mean??``, ``?df``),
    autocall escapes with a name (``/f a``, ``,f a``, ``;f a``), pasted ``>>>``
    prompts. Unless a transform swallowed prose: IPython reads
    ``what is the mean of df?`` as ``%pinfo df``. A line of several words ending in
-   ``?`` is a question, and an escape not followed by a name (``% change``,
-   ``, and then``) is not IPython syntax; either sends the cell on to step 6.
-5. With ``automagic=True`` (off by default in this kernel) a single-line cell that
+   ``?`` is a question, so is a keyword with a ``?`` (``continue?``: a keyword is no
+   object to get help on), and an escape not followed by a name (``% change``,
+   ``, and then``) is not IPython syntax; each sends the cell on to step 8.
+7. With ``automagic=True`` (off by default in this kernel) a single-line cell that
    IPython would run as an automagic stays code, as in stock IPython:
    ``load the sales data`` is ``%load the sales data``, ``time to plot`` is
    ``%time to plot``. IPython's own conditions are mirrored (one line after the
@@ -27,24 +35,40 @@ The decision is made on the text the user wrote (DESIGN.md §4), in this order:
    except that the namespace is not consulted: a magic shadowed by a variable still
    counts, and IPython then reports a ``SyntaxError`` rather than asking the model.
    Questions are unaffected: IPython's help transform claims them first.
-6. The cell does not compile. Each line is judged prose or code, and the cell is
+8. The cell does not compile. Each line is judged prose or code, and the cell is
    natural language if prose wins.
 
    - A line is **code** if it is explicit IPython syntax, the header of a block
-     (it compiles given a body: ``for x in items:``, ``else:``, ``if ready``), or
-     has more code signals than prose signals. **Code signals**: each ``=`` (and two
-     more for ``name =`` opening the line), each run of operators, each call or
-     subscript (``f(``, ``[``, ``{``), unbalanced brackets, an unclosed string, a
-     trailing comma. **Prose signals**: each pair of words or numbers side by side,
-     which no Python statement has (``load the``, ``top 10``; keywords do not count,
-     so ``for x in y`` has none), two for a question (several words ending in
-     ``?``), one for each Markdown inline code span. Ties go to prose. Strings,
-     comments, list markers (``1.``, ``-``) and Markdown emphasis are left out of
-     the count, so ``print("hello world"`` is code and ``- load data`` is prose.
-   - A line with no signal either way is code if it compiles on its own or starts
-     with a statement keyword (``import pandas as``, ``def f``, also Python 2's
-     ``print "hello"``), prose otherwise (``Thanks!``, ``what's in df``,
+     ending in ``:`` (``for x in items:``, ``else:``), or has more code signals than
+     prose signals. **Code signals**: each ``=`` (and two more for ``name =``
+     opening the line), each run of operators, each call or subscript (``f(``,
+     ``[``, ``{``), unbalanced brackets, an unclosed string, a trailing comma.
+     **Prose signals**: each pair of words or numbers side by side, which no Python
+     statement has (``load the``, ``top 10``; keywords do not count, so
+     ``for x in y`` has none, nor does a soft keyword where a statement starts:
+     ``match x + 1``), two for a question (several words ending in ``?``),
+     one for each Markdown inline code span. Ties go to prose. Strings, comments,
+     list markers (``1.``, ``-``) and Markdown emphasis are left out of the count,
+     so ``print("hello world"`` is code and ``- load data`` is prose.
+   - A line with no signal either way that starts with a statement keyword (soft
+     ones included) is read by Python's parser in the block where the keyword
+     belongs (``else`` after an ``if``, ``break`` in a loop, ``return`` in a
+     function). If the parser stops at a word, the keyword merely starts a
+     sentence, and the line is prose: ``try again``, ``continue please``,
+     ``else nothing``. If it reads the whole line, as a statement or the start of
+     one, the line is code: ``for x in items``, ``import pandas as``,
+     ``except ValueError as e``; Python 2's ``print "hello"`` too, which gets Python
+     3's "Missing parentheses" error. Any other line without signals is code if it
+     compiles on its own, prose otherwise (``Thanks!``, ``what's in df``,
      ``データを読み込んで。``).
+   - A **short** line, though, has nothing but a keyword or a name to look like
+     code: one word, or a keyword and one plain word or a list of them, perhaps
+     with a full stop (``continue``, ``try``, ``pass``, ``if ready``,
+     ``return x``, ``lambda calculus``, ``Thanks``). Each run of short lines takes
+     the side of the lines around it: code next to a code line or when its lines
+     sit at different indentations, like a block (``if ready`` above an indented
+     ``go()``, ``def f`` above ``return x``); prose otherwise. So ``continue``
+     alone goes to the model, and so does ``Thanks`` followed by ``now plot it``.
    - Blank lines, comments and the inside of triple-quoted strings are not counted;
      Markdown fences (````` ``` `````) count as prose.
    - The cell is natural language when its first judged line is prose ending in
@@ -52,23 +76,29 @@ The decision is made on the text the user wrote (DESIGN.md §4), in this order:
      its last judged line is a prose question (``<code>`` then ``why does this
      fail?``), when prose lines outnumber code lines, or on a tie when the first
      judged line is prose. Otherwise it is code, and IPython raises its
-     ``SyntaxError`` as usual (``x =``, ``def f(:``, ``prnt(x``, a stray indent).
+     ``SyntaxError`` as usual (``x =``, ``def f(:``, ``prnt(x``, ``for x in
+     range(3) print(x)``, a stray indent).
 
-Known limits, by design: a typo in a keyword reads as prose (``improt pandas``), and
-an equation with a word in front reads as code (``solve x^2 - 4 = 0``); ``%%codeact``
-settles either. Autocall (off by default in IPython) is not modelled. Nothing is
-cached per cell; a cell that compiles costs one ``compile`` call.
+Known limits, by design: a typo in a keyword reads as prose (``improt pandas``); an
+equation with a word in front reads as code (``solve x^2 - 4 = 0``), and so does a
+sentence whose words happen to chain into Python through keywords (``return it if
+possible``); a one-word request in a language written with spaces is a name
+(``thanks``, ``계속``). ``%%codeact`` settles each. Autocall (off by default in
+IPython) is not modelled. Nothing is cached per cell; a cell that compiles costs
+one ``compile`` call.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import itertools
 import keyword
 import re
+import unicodedata
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Container
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,20 +124,29 @@ class Route:
 
 
 def route_cell(
-    cell: str, *, automagic: bool = False, line_magics: Collection[str] | None = None
+    cell: str,
+    *,
+    automagic: bool = False,
+    line_magics: Collection[str] | None = None,
+    namespace: Container[str] | None = None,
 ) -> Route:
     """Route one cell by the rules in this module's docstring. Never raises.
 
     ``automagic`` mirrors the shell's setting. ``line_magics`` names the line magics
     automagic may call; pass ``shell.magics_manager.magics["line"]`` for the exact
     set of a running shell (extensions and kernels add their own). By default it is
-    IPython's built-in line magics and aliases.
+    IPython's built-in line magics and aliases. ``namespace`` holds the names the
+    user has defined (``shell.user_ns``); without it only builtins are defined.
     """
     forced = _codeact_request(cell)
     if forced is not None:
         return forced
     code = Route("code", cell)
-    if not cell.strip() or _compiles(cell):
+    if not cell.strip():
+        return code
+    if _is_request_by_name(cell, namespace or ()):
+        return Route("natural_language", cell)
+    if _compiles(cell):
         return code
     if _CELL_MAGIC.match(cell.lstrip()):
         return code
@@ -147,19 +186,54 @@ def _codeact_request(cell: str) -> Route | None:
 
 # --- compiling --------------------------------------------------------------------
 
-_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_FLAGS = ast.PyCF_ONLY_AST | _AWAIT
 _TRANSFORMER = TransformerManager()
+# ValueError: NUL bytes; RecursionError/MemoryError: absurd nesting; OverflowError:
+# what IPython also catches from compiling.
+_COMPILE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError)
 
 
 def _compiles(source: str) -> bool:
+    """True if IPython would compile the cell: it parses, and each top-level statement
+    compiles on its own (IPython runs them one by one, so a late ``from __future__``
+    passes; a ``continue`` outside a loop does not)."""
     # Warnings (invalid escapes, say) are IPython's to show when it runs the cell;
     # under `-W error` they would otherwise turn valid code into "does not compile".
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            compile(source, "<cell>", "exec", _AWAIT, dont_inherit=True)
+            return True
+        except _COMPILE_ERRORS:
+            pass
+        # Rare: the cell may parse and yet not compile as a whole.
+        try:
+            tree = compile(source, "<cell>", "exec", _FLAGS, dont_inherit=True)
+            for statement in tree.body:
+                module = ast.Module(body=[statement], type_ignores=[])
+                compile(module, "<cell>", "exec", _AWAIT, dont_inherit=True)
+        except _COMPILE_ERRORS:
+            return False
+    return True
+
+
+def _parses_to_the_end(source: str, line: str) -> bool:
+    """True if Python's parser reads all of ``line``, the last line of ``source``,
+    without finding an error before its end: it is a statement, or the start of one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
             compile(source, "<cell>", "exec", _FLAGS, dont_inherit=True)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            # ValueError: NUL bytes; RecursionError/MemoryError: absurd nesting.
+        except SyntaxError as error:
+            last = source.count("\n") + 1
+            if error.lineno is None or error.offset is None:
+                return False
+            column = len(source.splitlines()[-1]) - len(line)
+            return error.lineno > last or (
+                error.lineno == last and error.offset - column > len(line)
+            )
+        except _COMPILE_ERRORS:
             return False
     return True
 
@@ -196,6 +270,19 @@ _EXPLICIT_IPYTHON = re.compile(
     re.VERBOSE,
 )
 _ESCAPE_CHARS = ("%", "/", ",", ";", "?")
+# Help on a keyword finds no object: `continue?` is a question. The constants are
+# objects with help of their own.
+_NOT_HELP_TARGETS = frozenset(keyword.kwlist) - {"None", "True", "False"}
+
+
+def _is_ipython_syntax(line: str) -> bool:
+    return _EXPLICIT_IPYTHON.match(line) is not None and not _is_help_on_keyword(line)
+
+
+def _is_help_on_keyword(line: str) -> bool:
+    return "?" in line and line.strip("?").strip() in _NOT_HELP_TARGETS
+
+
 _CELL_MAGIC = re.compile(r"%%[\w*.]")
 
 
@@ -204,7 +291,7 @@ def _swallowed_by_ipython(line: str) -> bool:
     if "?" not in line and not line.startswith(_ESCAPE_CHARS):
         return False
     if _EXPLICIT_IPYTHON.match(line):
-        return False
+        return _is_help_on_keyword(line)
     # A question ending in `?` becomes `%pinfo <last word>`; an escape without a
     # name becomes a magic named "" or a tuple of quoted words.
     return line.startswith(_ESCAPE_CHARS) or _is_question(_strip_markup(line)[0])
@@ -257,6 +344,46 @@ def _is_automagic(transformed: str, magics: Collection[str]) -> bool:
     return not escape and name in magics and not rest.lstrip().startswith(("=", ","))
 
 
+# --- requests that read as names ---------------------------------------------------
+
+# Letters of scripts that put no spaces between words: Thai, Lao, Tibetan, Myanmar,
+# Khmer, Tai scripts, Balinese, Javanese, Han (with its radicals and marks), kana,
+# Bopomofo, Yi and the compatibility and supplementary ideographs. Korean is written
+# with spaces, so a Hangul name is one word like any other.
+_UNSPACED_LETTER = re.compile(
+    "[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u1950-\u19ff"
+    "\u1a20-\u1aaf\u1b00-\u1b7f\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029"
+    "\u3031-\u3035\u3038-\u303c\u3040-\u30ff\u3100-\u312f\u31a0-\u31bf"
+    "\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\ua980-\ua9ff"
+    "\uaa60-\uaadf\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff]"
+)
+# No whitespace, no ASCII punctuation, no `_`.
+_UNSPACED_RUN = re.compile(rf"(?:(?!_){_WORD_CHAR})+")
+_KEYWORDS = frozenset(keyword.kwlist)
+
+
+def _is_request_by_name(cell: str, namespace: Container[str]) -> bool:
+    """True if the cell reads as names that are not defined, but is a request: every
+    line a sentence without spaces, or the cell one capitalised keyword (`Continue`,
+    the way a sentence starts). A `?` may end a line: IPython would read `画图?` as
+    help on the name `画图`."""
+    lines = [line.strip() for line in cell.splitlines()]
+    runs = [line.rstrip("?") for line in lines if line and not line.startswith("#")]
+    if not runs:
+        return False
+    unspaced = all(_is_unspaced_run(run) for run in runs)
+    capitalised = len(runs) == 1 and runs[0].lower() in _KEYWORDS and runs[0] not in _KEYWORDS
+    if not (unspaced or capitalised):
+        return False
+    # Python reads names in NFKC form: half-width ﾃﾞｰﾀ is the variable データ.
+    names = (unicodedata.normalize("NFKC", run) for run in runs)
+    return not any(name in namespace or name in vars(builtins) for name in names)
+
+
+def _is_unspaced_run(run: str) -> bool:
+    return _UNSPACED_RUN.fullmatch(run) is not None and _UNSPACED_LETTER.search(run) is not None
+
+
 # --- prose or code, line by line --------------------------------------------------
 
 _TRIPLE_QUOTED = re.compile(r"(\"\"\"|''')(?:\\.|[^\\])*?(?:\1|\Z)", re.DOTALL)
@@ -284,12 +411,27 @@ _PAIRS = {")": "(", "]": "[", "}": "{"}
 # opens a string that never ends: print("hello world)
 _UNCLOSED_QUOTE = re.compile(r"\"|(?<!\w)'")
 
-# Words that start a statement: keywords (but not `not`, `None`, `True`, `False`,
-# which also start English sentences), and Python 2's `print` and `exec`, so that
-# `print "hello"` gets Python 3's "Missing parentheses" error.
-_STATEMENT_WORDS = (
-    frozenset(keyword.kwlist) - {"and", "as", "in", "is", "not", "or", "None", "True", "False"}
-) | {"print", "exec"}
+# Words that start a statement: keywords and soft keywords (but not `not`, `None`,
+# `True`, `False`, which start expressions, nor `_`).
+_NOT_OPENERS = {"and", "as", "in", "is", "not", "or", "None", "True", "False", "_"}
+_STATEMENT_WORDS = frozenset({*keyword.kwlist, *keyword.softkwlist} - _NOT_OPENERS)
+# Python 2's statements, so that `print "hello"` gets Python 3's "Missing
+# parentheses" error.
+_PYTHON2_STATEMENTS = frozenset({"print", "exec"})
+# Where a keyword that cannot open a cell belongs: the source before it, and its indent.
+_KEYWORD_CONTEXT = {
+    "elif": ("if 1:\n pass\n", ""),
+    "else": ("if 1:\n pass\n", ""),
+    "except": ("try:\n pass\n", ""),
+    "finally": ("try:\n pass\n", ""),
+    "case": ("match 1:\n", " "),
+}
+# A short line: a word; or a keyword and one plain word, or a list of them; and
+# perhaps a full stop.
+_PLAIN = rf"(?:{_TERM.pattern})"
+_SHORT = re.compile(rf"\A{_WORD_CHAR}+(?:\s+{_PLAIN}(?:\s*,\s*{_PLAIN})*)?[.!]*\Z")
+
+_Verdict = Literal["prose", "code", "short"]
 
 
 def _blank_string(match: re.Match[str]) -> str:
@@ -299,49 +441,80 @@ def _blank_string(match: re.Match[str]) -> str:
 
 def _strip_markup(line: str) -> tuple[str, int]:
     """The line without inline code, strings and comments; and how much inline code."""
-    text, inline_code = _BACKTICKS.subn(" ", line)
     # A string becomes `$`: no word, no quote, no operator, and it still keeps the
-    # words on either side apart.
-    text = _COMMENT.sub("", _STRING.sub("$", text))
+    # words on either side apart. Strings go first: a backtick in one is no Markdown.
+    text, inline_code = _BACKTICKS.subn(" ", _STRING.sub("$", line))
+    text = _COMMENT.sub("", text)
     text = _LIST_MARKER.sub("", text)
     return _EMPHASIS.sub(r"\2", text), inline_code
 
 
 def _reads_as_prose(lines: list[str]) -> bool:
-    judged = [(s, prose) for s in map(str.strip, lines) if (prose := _is_prose(s)) is not None]
+    judged = [
+        (line.strip(), verdict, len(line) - len(line.lstrip()))
+        for line in lines
+        if (verdict := _judge(line.strip())) is not None
+    ]
     if not judged:
         return False
-    (first, first_is_prose), (last, last_is_prose) = judged[0], judged[-1]
-    if first_is_prose and first.endswith((":", "?")):
+    prose = _side_with_neighbours(judged)
+    (first, _, _), (last, _, _) = judged[0], judged[-1]
+    if prose[0] and first.endswith((":", "?")):
         return True
-    if last_is_prose and last.endswith("?"):
+    if prose[-1] and last.endswith("?"):
         return True
-    prose_lines = sum(prose for _, prose in judged)
+    prose_lines = sum(prose)
     code_lines = len(judged) - prose_lines
-    return prose_lines > code_lines or (prose_lines == code_lines and first_is_prose)
+    return prose_lines > code_lines or (prose_lines == code_lines and prose[0])
 
 
-def _is_prose(line: str) -> bool | None:
-    """Judge one stripped line: True prose, False code, None not counted."""
+def _side_with_neighbours(judged: list[tuple[str, _Verdict, int]]) -> list[bool]:
+    """Which judged lines are prose, once each run of short lines has taken a side:
+    code next to a code line or when indented like a block, prose otherwise."""
+    prose = [verdict == "prose" for _, verdict, _ in judged]
+    start = 0
+    while start < len(judged):
+        if judged[start][1] != "short":
+            start += 1
+            continue
+        end = start
+        while end < len(judged) and judged[end][1] == "short":
+            end += 1
+        borders = [judged[i][1] for i in (start - 1, end) if 0 <= i < len(judged)]
+        block = len({indent for _, _, indent in judged[start:end]}) > 1
+        prose[start:end] = [not (block or "code" in borders)] * (end - start)
+        start = end
+    return prose
+
+
+def _judge(line: str) -> _Verdict | None:
+    """Judge one stripped line; None: not counted."""
     if not line or line.startswith("#"):
         return None
     if line.startswith(("```", "~~~")):
-        return True
-    if _EXPLICIT_IPYTHON.match(line):
-        return False
+        return "prose"
+    if _is_ipython_syntax(line):
+        return "code"
     text, inline_code = _strip_markup(line)
     if text.rstrip().endswith(":") and _is_block_header(line):
-        return False  # checked first: `match command:` and `case x:` have word pairs
+        return "code"  # checked first: `match command:` and `case x:` have word pairs
     prose = inline_code + _word_pairs(text)
     if _is_question(text):
         prose += 2
     code = _code_signals(text)
     if prose or code:
-        return prose >= code
-    if _compiles(line) or _is_block_header(line):
-        return False
-    first_word = _WORD.match(text.lstrip())
-    return first_word is None or first_word.group() not in _STATEMENT_WORDS
+        return "prose" if prose >= code else "code"
+    first_word = _WORD.match(line)
+    word = "" if first_word is None else first_word.group()
+    if word in _STATEMENT_WORDS:
+        before, indent = _KEYWORD_CONTEXT.get(word, ("", ""))
+        # Does the parser read the whole line, or stop at a word (`try again`)?
+        readable = _parses_to_the_end(before + indent + line, line)
+    else:
+        readable = word in _PYTHON2_STATEMENTS or _compiles(line)
+    if not readable:
+        return "prose"
+    return "short" if first_word is not None and _SHORT.match(line) else "code"
 
 
 def _is_question(text: str) -> bool:
@@ -354,6 +527,8 @@ def _is_question(text: str) -> bool:
 def _word_pairs(text: str) -> int:
     """Count words (or numbers) standing side by side, keywords excepted."""
     terms = list(_TERM.finditer(text))
+    # A soft keyword is a keyword where a statement starts: `match x`, `case 0`.
+    opener = terms[0] if terms and not text[: terms[0].start()].strip() else None
     pairs = 0
     for left, right in itertools.pairwise(terms):
         gap = text[left.end() : right.start()]
@@ -362,6 +537,7 @@ def _word_pairs(text: str) -> int:
             and gap.isspace()
             and not keyword.iskeyword(left.group())
             and not keyword.iskeyword(right.group())
+            and not (left is opener and keyword.issoftkeyword(left.group()))
         ):
             pairs += 1
     return pairs

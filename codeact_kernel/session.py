@@ -30,7 +30,8 @@ from .background import BackgroundLoop
 from .errors import CodeActError
 from .events import Turn, Usage
 from .options import CellOptions
-from .settings import CodeAct, Settings
+from .settings import CodeAct, Settings, resolve
+from .tools import Toolbox
 
 if TYPE_CHECKING:  # loaded with the first request: kernel start and %load_ext stay fast
     import httpx
@@ -99,6 +100,12 @@ class Session:
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._detected: str | None = None
         self._watching = False
+        # The user's @tool functions and the MCP servers. Configured now (a JSON read,
+        # no SDK), so `mcp` is in the namespace from the start; servers start at first use.
+        self.tools = Toolbox(shell, self.background, lambda: self.environment)
+        if self.tools.mcp_configured(self.configurable, self.environment):
+            with contextlib.suppress(CodeActError):  # a bad setting is reported at first use
+                self.tools.configure(resolve(self.configurable, self.environ))
 
     # --- settings -------------------------------------------------------------------
 
@@ -139,10 +146,12 @@ class Session:
             self._watching = True
 
     def close(self) -> None:
-        """Stop watching the shell and close the background loop's connections."""
+        """Stop watching the shell, stop the MCP servers, close the background loop's
+        connections."""
         if self._watching:
             self.shell.events.unregister("post_run_cell", self._record_cell)
             self._watching = False
+        self.tools.close()
         if self.background.started:
             with contextlib.suppress(Exception):
                 self.background.submit(self._close_client(self.background.loop))
@@ -203,6 +212,7 @@ class Session:
         found = set(secret_values(self.shell.user_ns, self.shell.user_ns_hidden, self.environment))
         if settings.api_key:
             found.add(settings.api_key)
+        found |= self.tools.secret_values()
         return found
 
     def namespace_summary(self) -> str:
@@ -221,6 +231,7 @@ class Session:
         from .providers.images import accepts_images
 
         settings = await self.final_settings(options)
+        tools = await self.tools_section(settings)
         model = create_model(settings, self.client())
         frontend = host.frontend(settings)
         executor = host.executor(settings)
@@ -239,6 +250,7 @@ class Session:
             secrets=lambda: self.secrets(settings),
             vision=settings.vision == "on"
             or (settings.vision == "auto" and accepts_images(settings.model)),
+            tools=tools,
         )
         self.running = True
         self._idle.clear()
@@ -255,6 +267,19 @@ class Session:
             self._idle.set()
             self.usage += turn.usage
         return Outcome(turn)
+
+    async def tools_section(self, settings: Settings) -> str:
+        """The Tools section for a request, MCP servers started first if their tools are
+        not known yet (on the background loop, where their clients live)."""
+        self.tools.configure(settings)
+        if self.tools.needs_start():
+            loop = self.background.loop
+            start = self.tools.start()
+            if asyncio.get_running_loop() is loop:  # the magic's requests run there
+                await start
+            else:
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(start, loop))
+        return self.tools.section()
 
 
 def interrupted_message(options: CellOptions) -> str:

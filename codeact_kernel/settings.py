@@ -13,12 +13,13 @@ the providers and does not ask them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode
 from traitlets.config import Configurable
 
 from .errors import ConfigurationError
@@ -56,14 +57,38 @@ class CodeAct(Configurable):
     automagic = Bool(False, help="Let bare words call magics (off: they go to the model).").tag(
         config=True
     )
+    max_tokens = Int(
+        4096,
+        help="Longest answer, in tokens, asked of the model; 0: ask for no limit (Anthropic, "
+        "which requires one, gets 4096).",
+    ).tag(config=True)
     request_retries = Int(2, help="Retries of a failed model request before it streams.").tag(
         config=True
     )
-    connect_timeout = Float(10.0, help="Seconds to connect to the endpoint.").tag(config=True)
-    idle_timeout = Float(120.0, help="Seconds the stream may stay silent.").tag(config=True)
+    # A server that never answers is reported within a minute; one that is merely slow to
+    # start (a long prompt on a CPU) gets first_token_timeout: see providers/http.py.
+    connect_timeout = Float(5.0, help="Seconds to connect to the endpoint; 0: no limit.").tag(
+        config=True
+    )
+    idle_timeout = Float(
+        30.0,
+        help="Seconds the server may stay silent: mid-answer the call fails; before the answer "
+        "starts the server is checked, and one that is up gets first_token_timeout; 0: no limit.",
+    ).tag(config=True)
+    first_token_timeout = Float(
+        600.0, help="Seconds a server that is up may take to start answering; 0: no limit."
+    ).tag(config=True)
     total_timeout = Float(0.0, help="Seconds a model call may take in all; 0: no limit.").tag(
         config=True
     )
+    # MCP servers (DESIGN.md §7; codeact_kernel/mcp_client/config.py reads both).
+    mcp_config = Unicode(
+        "", help='A JSON file of MCP servers in the common {"mcpServers": {...}} shape.'
+    ).tag(config=True)
+    mcp_servers = Dict(
+        help='MCP servers as the "mcpServers" mapping: name -> {command, args, env} or '
+        "{url, headers}."
+    ).tag(config=True)
 
 
 @dataclass(frozen=True)
@@ -82,10 +107,15 @@ class Settings:
     approval: str = "auto"
     vision: str = "auto"
     automagic: bool = False
+    max_tokens: int = 4096
     request_retries: int = 2
-    connect_timeout: float = 10.0
-    idle_timeout: float = 120.0
+    connect_timeout: float = 5.0
+    idle_timeout: float = 30.0
+    first_token_timeout: float = 600.0
     total_timeout: float = 0.0
+    mcp_config: str = ""
+    # Not a setting one changes with `%codeact`: header values may hold secrets.
+    mcp_servers: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     sources: Mapping[str, Source] = field(default_factory=dict, repr=False, compare=False)
     api_key_source: str = ""
 
@@ -100,7 +130,7 @@ class Settings:
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("api_key", "sources", "api_key_source")
+            if f.name not in ("api_key", "sources", "api_key_source", "mcp_servers")
         }
 
 
@@ -116,7 +146,13 @@ _ENV_VARS: dict[str, tuple[str, ...]] = {
     "step_timeout": ("CODEACT_STEP_TIMEOUT",),
     "approval": ("CODEACT_APPROVAL",),
     "vision": ("CODEACT_VISION",),
+    "max_tokens": ("CODEACT_MAX_TOKENS",),
     "request_retries": ("CODEACT_REQUEST_RETRIES",),
+    "connect_timeout": ("CODEACT_CONNECT_TIMEOUT",),
+    "idle_timeout": ("CODEACT_IDLE_TIMEOUT",),
+    "first_token_timeout": ("CODEACT_FIRST_TOKEN_TIMEOUT",),
+    "total_timeout": ("CODEACT_TOTAL_TIMEOUT",),
+    "mcp_config": ("CODEACT_MCP_CONFIG",),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -124,6 +160,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "approval": ("auto", "ask"),
     "vision": ("auto", "on", "off"),
 }
+
+
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "on or off"}
 
 
 def resolve(
@@ -172,6 +211,12 @@ def _validate(values: Mapping[str, Any]) -> dict[str, Any]:
         if name not in types or name in ("sources", "api_key_source"):
             raise ConfigurationError(f"Unknown setting {name!r}.")
         kind = types[name]
+        if name == "mcp_servers":
+            # Checked entry by entry where the servers are read (mcp_client/config.py).
+            if not isinstance(value, Mapping):
+                raise ConfigurationError(f"Setting mcp_servers needs a mapping, not {value!r}.")
+            checked[name] = dict(value)
+            continue
         try:
             if kind == "int":
                 value = int(value)
@@ -182,12 +227,17 @@ def _validate(values: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 value = str(value).strip()
         except ValueError:
-            raise ConfigurationError(f"Setting {name} needs a {kind}, not {value!r}.") from None
+            wanted = _KINDS.get(str(kind), str(kind))
+            raise ConfigurationError(f"Setting {name} needs {wanted}, not {value!r}.") from None
         if name in _CHOICES:
             value = value.lower()
             if value not in _CHOICES[name]:
                 allowed = " or ".join(_CHOICES[name])
                 raise ConfigurationError(f"Setting {name} must be {allowed}, not {value!r}.")
+        if kind == "float" and not math.isfinite(value):
+            raise ConfigurationError(
+                f"Setting {name} needs a finite number (0 for no limit), not {value!r}."
+            )
         if kind in ("int", "float") and value < 0:
             raise ConfigurationError(f"Setting {name} cannot be negative ({value}).")
         if name in ("max_steps", "observation_chars", "context_tokens") and value == 0:

@@ -178,6 +178,15 @@ def execute(
     return Execution(reply, messages, time.monotonic() - started)
 
 
+def shell_reply(client: BlockingKernelClient, msg_id: str, timeout: float = 10) -> dict[str, Any]:
+    """The reply to request `msg_id`, skipping replies to earlier requests."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = client.get_shell_msg(timeout=max(deadline - time.monotonic(), 0.01))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
+
+
 def user_messages(request: dict[str, Any]) -> list[str]:
     """The user-role texts of one logged model request."""
     return [m["content"] for m in request["body"]["messages"] if m["role"] == "user"]

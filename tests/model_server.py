@@ -10,8 +10,10 @@ chosen by the path the client calls:
 - Ollama                    `POST /api/chat`, `GET /api/tags`                (NDJSON)
 
 Every chat request, retries included, takes the next scripted reply; when none is
-left the server answers 500 "model_server: script exhausted". A request's `stop`
-sequences cut the scripted text where the first one begins, as real servers do.
+left the server answers 500 "model_server: script exhausted". Model listings are
+answered at once, as a live server's are, whatever a chat request waits for. A
+request's `stop` sequences cut the scripted text where the first one begins, as real
+servers do.
 
 Run it by hand with `python tests/model_server.py --reply "Hello"` (the reply is
 served to every request).
@@ -31,13 +33,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-Kind = Literal["text", "error", "hang", "cut", "error_event"]
+Kind = Literal["text", "error", "hang", "cut", "error_event", "raw"]
 Dialect = Literal["openai", "anthropic", "ollama"]
+Finish = Literal["stop", "length"]
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted response; build it with `text`, `error`, `hang`, `cut` or `error_event`."""
+    """One scripted response; build it with `text`, `error`, `hang`, `cut`, `error_event`
+    or `raw`."""
 
     kind: Kind
     content: str = ""
@@ -49,6 +53,10 @@ class Reply:
     code: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    finish: Finish = "stop"
+    body: bytes = b""
+    content_type: str = ""
+    ignore_stop: bool = False
 
 
 def text(
@@ -57,13 +65,38 @@ def text(
     chunk_size: int = 8,
     delay: float = 0.0,
     usage: tuple[int, int] | None = (10, 5),
+    finish: Finish = "stop",
+    wait: float = 0.0,
+    ignore_stop: bool = False,
 ) -> Reply:
     """Stream `content` in pieces of `chunk_size` characters, `delay` seconds apart.
 
     `usage` is (input, output) tokens, reported at the end; None reports none.
-    Requests with `stream: false` get the whole completion as one JSON document.
+    `finish="length"` ends as an answer cut at the output limit does (OpenAI
+    `finish_reason: "length"`, Anthropic `stop_reason: "max_tokens"`, Ollama
+    `done_reason: "length"`). `wait` sends nothing, headers included, for that many
+    seconds first: a local server loading the model or reading a long prompt.
+    `ignore_stop` streams all of `content` whatever stop sequences the request asks
+    for, as some servers do. Requests with `stream: false` get the whole completion as
+    one JSON document.
     """
-    return Reply("text", content, chunk_size=max(1, chunk_size), delay=delay, usage=usage)
+    return Reply(
+        "text",
+        content,
+        chunk_size=max(1, chunk_size),
+        delay=delay,
+        usage=usage,
+        finish=finish,
+        seconds=wait,
+        ignore_stop=ignore_stop,
+    )
+
+
+def raw(body: str | bytes, *, status: int = 200, content_type: str = "application/json") -> Reply:
+    """Answer `status` with `body` as it is: a JSON document instead of a stream, a
+    proxy's HTML error page, plain text."""
+    data = body.encode() if isinstance(body, str) else body
+    return Reply("raw", status=status, body=data, content_type=content_type)
 
 
 def error(
@@ -274,7 +307,14 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.kind == "error":
             self._json(reply.status, _error_body(dialect, reply), reply.headers)
             return
-        content, stopped = _apply_stop(reply.content, _stop_list(dialect, body))
+        if reply.kind == "raw":
+            self._send(reply.status, reply.body, reply.content_type)
+            return
+        if reply.kind == "text" and reply.seconds and closing.wait(reply.seconds):
+            self.close_connection = True
+            return
+        stops = [] if reply.ignore_stop else _stop_list(dialect, body)
+        content, stopped = _apply_stop(reply.content, stops)
         # Ollama streams unless told not to; the others only when asked.
         streaming = bool(body.get("stream", dialect == "ollama"))
         if not streaming and reply.kind == "text":
@@ -312,9 +352,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
     def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send(
+        self,
+        status: int,
+        data: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -369,8 +417,9 @@ class _Render:
 
     def closing(self, stopped: str | None) -> bytes:
         usage = self.reply.usage
+        length = self.reply.finish == "length"
         if self.dialect == "openai":
-            data = self._openai({}, finish_reason="stop")
+            data = self._openai({}, finish_reason="length" if length else "stop")
             if usage is not None and self.include_usage:
                 tokens = {
                     "prompt_tokens": usage[0],
@@ -381,7 +430,7 @@ class _Render:
             return data + b"data: [DONE]\n\n"
         if self.dialect == "anthropic":
             delta = {
-                "stop_reason": "stop_sequence" if stopped else "end_turn",
+                "stop_reason": _anthropic_stop(stopped, length),
                 "stop_sequence": stopped,
             }
             message_delta: dict[str, Any] = {"type": "message_delta", "delta": delta}
@@ -421,10 +470,16 @@ class _Render:
             "done": done,
         }
         if done:
-            line["done_reason"] = "stop"
+            line["done_reason"] = self.reply.finish
             if self.reply.usage is not None:
                 line["prompt_eval_count"], line["eval_count"] = self.reply.usage
         return json.dumps(line).encode() + b"\n"
+
+
+def _anthropic_stop(stopped: str | None, length: bool) -> str:
+    if length:
+        return "max_tokens"
+    return "stop_sequence" if stopped else "end_turn"
 
 
 def _sse(event: str, data: Any) -> bytes:
@@ -500,7 +555,7 @@ def _complete(
             "role": "assistant",
             "model": model,
             "content": [{"type": "text", "text": content}],
-            "stop_reason": "stop_sequence" if stopped else "end_turn",
+            "stop_reason": _anthropic_stop(stopped, reply.finish == "length"),
             "stop_sequence": stopped,
             "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
         }
@@ -509,7 +564,7 @@ def _complete(
             "model": model,
             "message": {"role": "assistant", "content": content},
             "done": True,
-            "done_reason": "stop",
+            "done_reason": reply.finish,
             "prompt_eval_count": usage[0],
             "eval_count": usage[1],
         }
@@ -522,7 +577,7 @@ def _complete(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "finish_reason": reply.finish,
             }
         ],
         "usage": {

@@ -3,7 +3,8 @@ provider's wire format.
 
 - `drive` runs a model's stream against a MockTransport handler (or real HTTP) and
   returns an `Outcome`; `ByteStream` is a response body that arrives in pieces, pauses
-  or breaks; `Sleeps` records retry waits instead of waiting.
+  or breaks; `Sleeps` records retry waits instead of waiting; `SilentServer` is a hung
+  server: it takes connections and requests, and never answers anything.
 - The bytes each provider's server sends: OpenAI's chat-completion chunks (`chunk`,
   `USAGE`, `DONE`), Anthropic's message events (`start`, `delta`, `finish`), Ollama's
   lines (`line`, `done`), and their error bodies.
@@ -14,8 +15,12 @@ provider's wire format.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +37,7 @@ from codeact_kernel.providers.base import (
     ProviderConfig,
     StreamItem,
     TextDelta,
+    Truncated,
     Usage,
 )
 from codeact_kernel.providers.http_model import HttpModel
@@ -62,20 +68,39 @@ class Outcome:
     def usage(self) -> list[Usage]:
         return [i for i in self.items if isinstance(i, Usage)]
 
+    @property
+    def truncated(self) -> list[Truncated]:
+        return [i for i in self.items if isinstance(i, Truncated)]
+
+    @property
+    def kinds(self) -> list[str]:
+        """The items' types in order, runs of text as one "TextDelta"."""
+        kinds = [type(i).__name__ for i in self.items]
+        return [k for n, k in enumerate(kinds) if not (n and k == "TextDelta" == kinds[n - 1])]
+
 
 class ByteStream(httpx.AsyncByteStream):
-    """A response body arriving in the given pieces, optionally pausing or breaking."""
+    """A response body arriving in the given pieces, `pause` seconds apart, after a
+    `wait` before the first (a slow start); `fail` breaks it after the last."""
 
     def __init__(
-        self, parts: Sequence[bytes], *, fail: Exception | None = None, pause: float = 0.0
+        self,
+        parts: Sequence[bytes],
+        *,
+        fail: Exception | None = None,
+        pause: float = 0.0,
+        wait: float = 0.0,
     ) -> None:
         self.parts = parts
         self.fail = fail
         self.pause = pause
+        self.wait = wait
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for part in self.parts:
-            if self.pause:
+        if self.wait:
+            await asyncio.sleep(self.wait)
+        for index, part in enumerate(self.parts):
+            if index and self.pause:
                 await asyncio.sleep(self.pause)
             yield part
         if self.fail is not None:
@@ -122,6 +147,65 @@ def drive(
         return Outcome(items, None, requests)
 
     return asyncio.run(run())
+
+
+class SilentServer:
+    """A hung server on 127.0.0.1: it accepts connections and reads requests, and never
+    answers any of them (model listings included). A context manager."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self._port = self._listener.getsockname()[1]
+        self._connections: list[socket.socket] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="silent-server", daemon=True)
+        self.requests: list[bytes] = []
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.root}/v1"
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        for connection in [*self._connections, self._listener]:
+            with contextlib.suppress(OSError):
+                connection.close()
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = self._listener.accept()
+                connection.settimeout(0.05)
+                self._connections.append(connection)
+            for connection in self._connections:
+                with contextlib.suppress(TimeoutError, OSError):
+                    if data := connection.recv(65536):
+                        self.requests.append(data)
+
+    def request_lines(self) -> list[str]:
+        """The request lines ("POST /v1/chat/completions HTTP/1.1") received so far."""
+        return [
+            data.split(b"\r\n", 1)[0].decode()
+            for data in self.requests
+            if data[:4] in (b"POST", b"GET ")
+        ]
+
+
+def timed(make_model: MakeModel, handler: Handler | None = None) -> tuple[Outcome, float]:
+    """`drive`, and how many seconds it took."""
+    started = time.monotonic()
+    outcome = drive(make_model, handler)
+    return outcome, time.monotonic() - started
 
 
 def no_request(request: httpx.Request) -> httpx.Response:
@@ -193,12 +277,12 @@ def delta(text: str) -> bytes:
     return event("content_block_delta", index=0, delta={"type": "text_delta", "text": text})
 
 
-def finish(output_tokens: int = 9) -> bytes:
+def finish(output_tokens: int = 9, reason: str = "end_turn") -> bytes:
     return (
         event("content_block_stop", index=0)
         + event(
             "message_delta",
-            delta={"stop_reason": "end_turn"},
+            delta={"stop_reason": reason},
             usage={"output_tokens": output_tokens},
         )
         + event("message_stop")
@@ -221,9 +305,9 @@ def line(content: str = "", **extra: Any) -> bytes:
     return json.dumps({**payload, "done": False, **extra}).encode() + b"\n"
 
 
-def done(prompt: int | None = 30, output: int | None = 4) -> bytes:
+def done(prompt: int | None = 30, output: int | None = 4, reason: str = "stop") -> bytes:
     counts: dict[str, Any] = {"prompt_eval_count": prompt, "eval_count": output}
-    return line(done=True, done_reason="stop", **{k: v for k, v in counts.items() if v is not None})
+    return line(done=True, done_reason=reason, **{k: v for k, v in counts.items() if v is not None})
 
 
 def ollama_error(status: int, message: str, **headers: str) -> httpx.Response:
@@ -245,12 +329,16 @@ class Dialect:
     opening: bytes
     piece: Callable[[str], bytes]
     closing: bytes
+    #: The end of an answer that stopped at the output limit.
+    cut_closing: bytes
     error: Callable[..., httpx.Response]
     error_event: Callable[[str], bytes]
     malformed: bytes
     listing: Callable[[list[str]], Any]
     chat_path: str
     stops: Callable[[dict[str, Any]], Any]
+    #: The output limit in a request body; None when there is none.
+    limit: Callable[[dict[str, Any]], Any]
     key_header: str
     key_prefix: str
     loopback_url: Callable[[ScriptedModelServer], str]
@@ -276,6 +364,10 @@ class Dialect:
         """A complete streamed answer made of `texts`."""
         return [self.opening, *map(self.piece, texts), self.closing]
 
+    def cut_answer(self, *texts: str) -> list[bytes]:
+        """A streamed answer made of `texts` that stopped at the output limit."""
+        return [self.opening, *map(self.piece, texts), self.cut_closing]
+
 
 OPENAI = Dialect(
     name="openai",
@@ -286,12 +378,14 @@ OPENAI = Dialect(
     opening=b"",
     piece=chunk,
     closing=chunk(finish="stop") + USAGE + DONE,
+    cut_closing=chunk(finish="length") + USAGE + DONE,
     error=openai_error,
     error_event=openai_error_event,
     malformed=b"data: {not json\n\n",
     listing=lambda models: {"data": [{"id": m} for m in models]},
     chat_path="/v1/chat/completions",
     stops=lambda body: body["stop"],
+    limit=lambda body: body.get("max_tokens"),
     key_header="authorization",
     key_prefix="Bearer ",
     loopback_url=lambda server: server.url,
@@ -305,6 +399,7 @@ ANTHROPIC = Dialect(
     opening=start() + PING,
     piece=delta,
     closing=finish(),
+    cut_closing=finish(reason="max_tokens"),
     error=lambda status, message, **headers: anthropic_error(
         status, "invalid_request_error", message, **headers
     ),
@@ -315,6 +410,7 @@ ANTHROPIC = Dialect(
     listing=lambda models: {"data": [{"id": m} for m in models]},
     chat_path="/v1/messages",
     stops=lambda body: body["stop_sequences"],
+    limit=lambda body: body.get("max_tokens"),
     key_header="x-api-key",
     key_prefix="",
     loopback_url=lambda server: server.root,
@@ -328,12 +424,14 @@ OLLAMA = Dialect(
     opening=b"",
     piece=line,
     closing=done(),
+    cut_closing=done(reason="length"),
     error=ollama_error,
     error_event=lambda message: json.dumps({"error": message}).encode() + b"\n",
     malformed=b"{torn\n",
     listing=lambda models: {"models": [{"name": m} for m in models]},
     chat_path="/api/chat",
     stops=lambda body: body["options"]["stop"],
+    limit=lambda body: body.get("options", {}).get("num_predict"),
     key_header="authorization",
     key_prefix="Bearer ",
     loopback_url=lambda server: server.root,

@@ -9,11 +9,14 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from codeact_kernel.actions import (
+    AnswerStream,
     close_open_block,
     extract_code,
+    first_action_end,
     parse_answer,
     split_answer,
     stop_sequences,
+    valid_text,
 )
 
 # --- fenced blocks ------------------------------------------------------------------
@@ -52,9 +55,10 @@ def test_closing_fence_must_be_as_long_and_of_the_same_kind() -> None:
     assert extract_code(answer) == "s = '''\n```\n~~~\n'''"
 
 
-def test_several_python_blocks_run_in_order_joined_by_a_blank_line() -> None:
+def test_only_the_first_python_block_is_the_action() -> None:
     answer = "First the imports:\n```python\nimport math\n```\nThen:\n```py\nmath.pi\n```\n"
-    assert extract_code(answer) == "import math\n\nmath.pi"
+    assert extract_code(answer) == "import math"
+    assert answer[: first_action_end(answer)].endswith("```python\nimport math\n```")
 
 
 def test_labelled_blocks_win_over_bare_ones() -> None:
@@ -64,7 +68,7 @@ def test_labelled_blocks_win_over_bare_ones() -> None:
 
 
 def test_bare_blocks_run_when_nothing_is_labelled() -> None:
-    assert extract_code("```\nx = 1\n```\n```\ny = 2\n```") == "x = 1\n\ny = 2"
+    assert extract_code("```\nx = 1\n```\n```\ny = 2\n```") == "x = 1"
 
 
 def test_unclosed_trailing_fence_runs_to_the_end() -> None:
@@ -130,10 +134,25 @@ def test_execute_tag_inside_a_fence_is_code() -> None:
     assert extract_code("```python\nprint('<execute>')\n```") == "print('<execute>')"
 
 
-def test_several_execute_blocks_are_joined() -> None:
-    assert extract_code("<execute>a = 1</execute> then <execute>b = 2</execute>") == (
-        "a = 1\n\nb = 2"
-    )
+def test_of_several_execute_blocks_the_first_is_the_action() -> None:
+    answer = "<execute>a = 1</execute> then <execute>b = 2</execute>"
+    assert extract_code(answer) == "a = 1"
+    assert first_action_end(answer) == len("<execute>a = 1</execute>")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "No code at all.",
+        "```python\nx = 1\n```\nThat sets x.",
+        "```python\nx = 1\n```\n```text\n1\n```",
+        "```python\nx = 1\n```\n```\nbare output\n```",
+        "<execute>x = 1</execute>\n```python\nshown only\n```",
+        "<execute>x = 1",
+    ],
+)
+def test_one_action_leaves_nothing_to_drop(answer: str) -> None:
+    assert first_action_end(answer) is None
 
 
 # --- split_answer, close_open_block, stop_sequences ---------------------------------
@@ -169,6 +188,8 @@ def test_parse_answer_reports_ignored_blocks() -> None:
         ("```python\nx = 1\n", "```python\nx = 1\n```"),
         ("  ~~~~py\nx = 1", "  ~~~~py\nx = 1\n  ~~~~"),
         ("No code.", "No code."),
+        # A closing fence would be taken by the first block, closed only by a glued fence.
+        ("```\n0```\n```0", "```\n0```\n```0"),
     ],
 )
 def test_close_open_block(text: str, closed: str) -> None:
@@ -301,3 +322,143 @@ def test_parsing_never_raises_and_closing_keeps_the_code(text: str) -> None:
     assert isinstance(narrative, str)
     assert code is None or code.strip()
     assert extract_code(close_open_block(text)) == code
+
+
+# --- where a streamed answer ends ------------------------------------------------------
+
+
+def stream(text: str, action_format: str = "markdown", size: int = 3) -> tuple[str, str, bool]:
+    """(the answer, what was shown, whether it ended early) for `text` in deltas of `size`."""
+    answer = AnswerStream(action_format)
+    shown = "".join(answer.add(text[i : i + size]) for i in range(0, len(text), size))
+    shown += answer.finish()
+    assert answer.shown == shown
+    return answer.text, shown, answer.ended
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # The server ignored the stop sequence: the model's own observation and its next
+        # action are not ours.
+        (
+            "Let me look.\n<execute>\nprint(1)\n</execute>\nObservation:\n1\n<execute>\nrm()",
+            "Let me look.\n<execute>\nprint(1)\n",
+        ),
+        (
+            "Thinking.\nObservation: 4\n<execute>x()</execute>",
+            "Thinking.\nObservation: 4\n<execute>x()",
+        ),
+    ],
+)
+def test_execute_answers_end_at_the_stop_sequence(text: str, kept: str) -> None:
+    assert stream(text, "execute") == (kept, kept, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (
+            "Look.\n```python\nx = 1\n```\nObservation:\n1\n```python\ny()\n```",
+            "Look.\n```python\nx = 1\n```",
+        ),
+        (
+            "```python\nx = 1\n```\nThis sets x, then:\n```python\ny()\n```\n",
+            "```python\nx = 1\n```",
+        ),
+        ("Hmm.\nObservation: 42\nSo it is 42.", "Hmm."),
+        ("<execute>\nx = 1\n</execute> and more\n", "<execute>\nx = 1\n</execute>"),
+        (
+            "~~~py\nprint('```')\n```\nstill code\n~~~\nafter",
+            "~~~py\nprint('```')\n```\nstill code\n~~~",
+        ),
+    ],
+)
+def test_markdown_answers_end_after_their_first_action(text: str, kept: str) -> None:
+    assert stream(text) == (kept, kept, True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Just prose,\nover lines.\n",
+        "```bash\nls\n```\nand more\n",
+        "```python\n\n```\nempty block, no action\n",
+        "```\nbare = 1\n```\n```\nbare = 2\n```\n",
+        "```python\nx = 1\n```",
+        "<execute>\n</execute> empty\n",
+        "Observation without the newline before it\n",
+    ],
+)
+def test_answers_that_go_to_the_end(text: str) -> None:
+    assert stream(text) == (text, text, False)
+
+
+def test_in_the_execute_format_fences_do_not_end_the_answer() -> None:
+    text = "Example:\n```python\nx = 1\n```\nNow:\n<execute>\ny = 2"
+    assert stream(text, "execute") == (text, text, False)
+
+
+def test_a_line_that_may_close_an_execute_block_waits_until_it_is_complete() -> None:
+    answer = AnswerStream("markdown")
+    assert answer.add("I'll run <exec") == ""
+    assert answer.add("ute>x = 1</execute> and") == ""
+    assert answer.add(" more\n") == "I'll run <execute>x = 1</execute>"
+    assert answer.ended and answer.text == "I'll run <execute>x = 1</execute>"
+    assert answer.finish() == ""
+    prose = AnswerStream("markdown")
+    assert prose.add("if a < b") == ""
+    assert prose.add("\nthen") == "if a < b\nthen"
+
+
+def test_text_that_may_begin_a_stop_sequence_waits() -> None:
+    answer = AnswerStream("markdown")
+    assert answer.add("Done.") == "Done."
+    assert answer.add("\nObs") == ""
+    assert answer.add("cure") == "\nObscure"
+    assert answer.add("\n") == ""
+    assert answer.finish() == "\n"
+    assert answer.text == "Done.\nObscure\n"
+
+
+def test_newlines_are_normalised_even_split_across_deltas() -> None:
+    assert stream("```python\r\nx = 1\r\n```\r\nmore", size=1)[0] == "```python\nx = 1\n```"
+    assert stream("a\rb\r", size=2)[0] == "a\nb\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("plain", "plain"),
+        ("café ✓", "café ✓"),
+        ("caf\udce9", "caf\ufffd"),
+        ("\ud83d\ude00", "\ufffd\ufffd"),
+    ],
+)
+def test_text_is_made_valid_utf8(text: str, valid: str) -> None:
+    assert valid_text(text) == valid
+    valid.encode("utf-8")
+    assert stream(text)[0] == valid
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.one_of(_LINE, _TRICKY, st.just("\nObservation:")), max_size=12).map("".join),
+    st.integers(1, 20),
+    st.sampled_from(["markdown", "execute"]),
+)
+@example("```python\nx\n```\n```python\ny\n```\n", 1, "markdown")
+@example("<execute>x</execute>\n<execute>y</execute>\n", 2, "markdown")
+def test_streaming_never_shows_past_the_end_and_keeps_the_first_action(
+    text: str, size: int, action_format: str
+) -> None:
+    kept, shown, _ = stream(text, action_format, size)
+    whole, _, _ = stream(text, action_format, len(text) or 1)
+    assert kept == shown == whole, "how the answer is split into deltas does not matter"
+    assert text.startswith(kept)
+    assert not any(stop in kept for stop in stop_sequences(action_format))
+    rest = text[len(kept) :]
+    if rest and not any(rest.startswith(stop) for stop in stop_sequences(action_format)):
+        # Cut right after the first complete action, which is whole in the answer.
+        actions = parse_answer(kept).actions
+        assert len(actions) == 1 and actions[0].closed and actions[0].end == len(kept)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from scripted import ScriptedModel
+from scripted import Cut, Reply, ScriptedModel
 
 from codeact_kernel.agent import DECLINED, Agent
 from codeact_kernel.errors import (
@@ -21,11 +21,14 @@ from codeact_kernel.errors import (
 )
 from codeact_kernel.events import (
     ActionObserved,
+    ActionsDropped,
     ActionSkipped,
+    AnswerTruncated,
     CodeAction,
     Event,
     Failed,
     Finished,
+    Interrupted,
     ModelText,
     Progress,
     RequestStarted,
@@ -46,7 +49,7 @@ def shell(ipython: InteractiveShell) -> InteractiveShell:
 
 def answer(
     shell: InteractiveShell,
-    replies: list[str | BaseException],
+    replies: list[Reply],
     request: str = "do it",
     approve: Callable[[int, str], Awaitable[Approval]] | None = None,
     history: tuple[Turn, ...] = (),
@@ -105,7 +108,7 @@ def test_consecutive_failures_exhaust_the_retry_budget(shell: InteractiveShell) 
 
 
 def test_a_success_resets_the_retry_count(shell: InteractiveShell) -> None:
-    replies: list[str | BaseException] = [
+    replies: list[Reply] = [
         "```python\n1/0\n```",
         "```python\nprint('ok')\n```",
         "```python\n1/0\n```",
@@ -183,3 +186,170 @@ def test_history_reaches_the_model(shell: InteractiveShell) -> None:
     _, _, model = answer(shell, ["second done"], request="two", history=(first,))
     text = "\n".join(m.content for m in model.calls[0])
     assert "one" in text and "first done" in text and "two" in text
+
+
+def shown(events: list[Event], step: int | None = None) -> str:
+    """The model text the user was shown (of one step, or all)."""
+    return "".join(e.text for e in events if isinstance(e, ModelText) and step in (None, e.step))
+
+
+# --- answers cut at the output limit ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        "Saving it all.\n```python\nflag = 'cut'\nrows = [\n    1,\n    2,",
+        # Cut right at its closing fence: whether more lines were to come, nobody knows.
+        "Complete-looking, but the answer was cut:\n```python\nflag = 'cut'\n```",
+        "<execute>\nflag = 'cut'\n",
+    ],
+)
+def test_a_truncated_answer_never_runs_and_the_model_goes_on(
+    shell: InteractiveShell, cut: str
+) -> None:
+    shell.user_ns.pop("flag", None)
+    events, turn, model = answer(
+        shell, [Cut(cut, limit=512), "```python\nflag = 'short'\n```", "Done, shorter."]
+    )
+    notes = [e for e in events if isinstance(e, AnswerTruncated)]
+    assert len(notes) == 1 and notes[0].step == 1 and notes[0].had_code
+    assert "512 tokens" in notes[0].message and "not run" in notes[0].message
+    assert [e.step for e in events if isinstance(e, CodeAction)] == [2]
+    assert shell.user_ns["flag"] == "short"
+    assert turn.steps[0].truncated and turn.steps[0].code is None
+    told = model.calls[1][-1].content
+    assert told.startswith("Observation:\n[Your answer was cut off at the output limit")
+    assert isinstance(events[-1], Finished) and turn.final == "Done, shorter."
+
+
+def test_a_limit_hit_after_the_answer_ended_does_not_matter(shell: InteractiveShell) -> None:
+    shell.user_ns.pop("flag", None)
+    cut = Cut("```python\nflag = 'whole'\n```\nThis sets the flag, and then I will go on and")
+    events, _, _ = answer(shell, [cut, "Done."])
+    assert shell.user_ns["flag"] == "whole"
+    assert not any(isinstance(e, AnswerTruncated) for e in events)
+
+
+def test_an_answer_cut_before_its_first_word_says_so(shell: InteractiveShell) -> None:
+    events, _, _ = answer(shell, [Cut("  ")])
+    assert isinstance(events[-1], Failed) and isinstance(events[-1].error, StreamError)
+    assert "output limit" in str(events[-1].error)
+
+
+def test_a_truncated_prose_answer_is_no_final_answer(shell: InteractiveShell) -> None:
+    events, turn, model = answer(shell, [Cut("The history of Rome begins"), " with Romulus."])
+    assert [type(e) for e in events].count(AnswerTruncated) == 1
+    assert "Go on from where it stopped" in model.calls[1][-1].content
+    assert turn.final == " with Romulus."
+
+
+def test_a_model_that_always_overruns_runs_out_of_retries(shell: InteractiveShell) -> None:
+    shell.user_ns.pop("flag", None)
+    replies: list[Reply] = [Cut("```python\nflag = 1\n```")] * 3
+    events, turn, model = answer(shell, replies, max_retries=2, max_steps=10)
+    assert "flag" not in shell.user_ns
+    assert isinstance(events[-1], Failed) and isinstance(events[-1].error, RetryBudgetExhausted)
+    assert "output limit" in str(events[-1].error)
+    assert len(model.calls) == 3 and len(turn.steps) == 3
+
+
+def test_an_action_that_succeeds_after_overruns_resets_the_count(shell: InteractiveShell) -> None:
+    replies: list[Reply] = [Cut("a"), "```python\npass\n```", Cut("b"), "done"]
+    events, _, _ = answer(shell, replies, max_retries=1)
+    assert isinstance(events[-1], Finished)
+
+
+# --- where an answer ends, whatever the server does with stop sequences ----------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "action_format"),
+    [
+        (
+            "<execute>\nflag = 'first'\n</execute>\nObservation:\nok\n<execute>\nflag = 'second'\n"
+            "</execute>",
+            "execute",
+        ),
+        (
+            "```python\nflag = 'first'\n```\nObservation:\nok\n```python\nflag = 'second'\n```",
+            "markdown",
+        ),
+        (
+            "```python\nflag = 'first'\n```\nThat printed ok, so:\n```python\nflag = 'second'\n```",
+            "markdown",
+        ),
+        ("<execute>flag = 'first'</execute> and <execute>flag = 'second'</execute>", "markdown"),
+    ],
+)
+def test_only_the_first_action_runs_and_nothing_past_it_is_shown(
+    shell: InteractiveShell, reply: str, action_format: str
+) -> None:
+    shell.user_ns.pop("flag", None)
+    events, turn, model = answer(
+        shell, [reply + "\n" + "more " * 2000, "Done."], action_format=action_format
+    )
+    assert shell.user_ns["flag"] == "first"
+    assert "second" not in shown(events, 1) and "Observation" not in shown(events, 1)
+    assert shown(events, 1) == turn.steps[0].model_text
+    assert "second" not in model.calls[1][-2].content, "the model sees its answer as kept"
+    assert model.finished == [False, True], "the rest of the stream was not read"
+    assert not any(isinstance(e, ActionsDropped) for e in events)
+
+
+def test_the_stream_is_read_on_for_its_usage_when_it_ends_soon(shell: InteractiveShell) -> None:
+    _, turn, model = answer(shell, ["```python\nx = 1\n```\nThere.", "Done."])
+    assert model.finished == [True, True]
+    assert turn.steps[0].model_text == "```python\nx = 1\n```"
+    assert not turn.steps[0].usage.estimated
+
+
+def test_bare_actions_after_the_first_are_dropped_and_the_user_told(
+    shell: InteractiveShell,
+) -> None:
+    shell.user_ns.pop("flag", None)
+    reply = "```\nflag = 'first'\n```\nthen\n```\nflag = 'second'\n```"
+    events, turn, _ = answer(shell, [reply, "Done."])
+    assert shell.user_ns["flag"] == "first"
+    dropped = [e for e in events if isinstance(e, ActionsDropped)]
+    assert len(dropped) == 1 and dropped[0].answer == "```\nflag = 'first'\n```"
+    assert "dropped and not run" in dropped[0].message
+    assert turn.steps[0].model_text == dropped[0].answer
+
+
+# --- interrupts -------------------------------------------------------------------------------
+
+
+def interrupted_run(
+    shell: InteractiveShell, replies: list[Reply], after_deltas: int
+) -> tuple[list[Event], Turn]:
+    """Run a request and cancel it once `after_deltas` pieces of text were shown."""
+    model = ScriptedModel(list(replies), chunk=4, delay=0.005)
+    agent = Agent(
+        model=model, executor=ShellExecutor(shell), settings=Settings(model="scripted:test")
+    )
+    turn = Turn("write a poem")
+    events: list[Event] = []
+
+    async def collect() -> None:
+        async for event in agent.run(turn):
+            events.append(event)
+            if sum(isinstance(e, ModelText) for e in events) == after_deltas:
+                task.cancel()
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(collect())
+        with pytest.raises(asyncio.CancelledError):
+            loop.run_until_complete(task)
+    finally:
+        loop.close()
+    return events, turn
+
+
+def test_an_interrupted_answer_keeps_what_the_user_saw(shell: InteractiveShell) -> None:
+    events, turn = interrupted_run(shell, ["Roses are red, violets are blue. " * 20], 5)
+    assert isinstance(events[-1], Interrupted) and events[-1].step == 1
+    step = turn.steps[0]
+    assert step.interrupted and step.code is None
+    assert step.model_text == shown(events) and len(step.model_text) == 20

@@ -17,17 +17,33 @@ from pathlib import Path
 
 import jupyter_kernel_test
 
-_PREFIX = Path(tempfile.mkdtemp(prefix="codeact-conformance-"))
+# Both kernelspecs, installed for this module and removed after it with what it changed.
+_prefix: tempfile.TemporaryDirectory[str] | None = None
+_jupyter_path: str | None = None
 
 
 def setUpModule() -> None:
+    global _prefix, _jupyter_path
+    _prefix = tempfile.TemporaryDirectory(prefix="codeact-conformance-")
     for module in ("ipykernel", "codeact_kernel"):
         subprocess.run(
-            [sys.executable, "-m", module, "install", "--prefix", str(_PREFIX)],
+            [sys.executable, "-m", module, "install", "--prefix", _prefix.name],
             check=True,
             capture_output=True,
+            # ipykernel's install leaves its scratch directory behind: put it in ours.
+            env={**os.environ, "TMPDIR": _prefix.name},
         )
-    os.environ["JUPYTER_PATH"] = str(_PREFIX / "share" / "jupyter")
+    _jupyter_path = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = str(Path(_prefix.name) / "share" / "jupyter")
+
+
+def tearDownModule() -> None:
+    if _jupyter_path is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = _jupyter_path
+    if _prefix is not None:
+        _prefix.cleanup()
 
 
 class PythonSamples(jupyter_kernel_test.KernelTests):

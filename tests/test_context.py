@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codeact_kernel.context import IMAGE_TOKENS, build_messages, system_prompt
+from codeact_kernel.context import ANSWER_CHARS, IMAGE_TOKENS, build_messages, system_prompt
 from codeact_kernel.events import Observation, Step, Turn
 from codeact_kernel.namespace import secret_values, summarize_namespace
 from codeact_kernel.providers.base import Message, estimate_tokens
@@ -131,20 +131,70 @@ def test_failed_and_interrupted_turns_say_so() -> None:
     )
     interrupted = Turn(
         "train it",
-        [observed(1, "<execute>train()</execute>", "train()", "epoch 1"), Step(2, "Next I'll")],
+        [
+            observed(1, "<execute>train()</execute>", "train()", "epoch 1"),
+            Step(2, "Next I'll", interrupted=True),
+        ],
+        error="interrupted by the user",
     )
     messages = build(history=[failed, interrupted])
-    assert roles(messages) == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert roles(messages) == ["system"] + ["user", "assistant"] * 4 + ["user"]
+    assert [m.content for m in messages[1:]] == [
+        "fit a model",
+        "<execute>fit()</execute>",
+        "Observation:\nTraceback …",
+        "[This request ended without a final answer: 3 actions in a row failed.]",
+        "train it",
+        "<execute>train()</execute>",
+        "Observation:\nepoch 1",
+        # What the user saw of the answer they stopped, marked where they stopped it.
+        "Next I'll\n\n[This request ended without a final answer: interrupted by the user.]",
+        "plot it",
+    ]
+
+
+def test_an_interrupted_request_and_the_next_are_two_messages() -> None:
+    for steps in ([], [Step(1, interrupted=True)], [Step(1, "Sure, he", interrupted=True)]):
+        turn = Turn("write a poem", steps, error="interrupted by the user")
+        messages = build(history=[turn], request="make it shorter")
+        assert roles(messages) == ["system", "user", "assistant", "user"]
+        assert messages[1].content == "write a poem"
+        assert messages[2].content.endswith("interrupted by the user.]")
+        assert messages[3].content == "make it shorter"
+
+
+def test_an_interrupted_answer_with_code_says_the_code_did_not_run() -> None:
+    step = Step(1, "Let me delete them.\n```python\nfor f in files:\n    os.remo", interrupted=True)
+    messages = build(history=[Turn("clean up", [step], error="interrupted by the user")])
+    assert (
+        messages[2].content == "Let me delete them.\n```python\nfor f in files:\n    os.remo\n```"
+    )
     assert messages[3].content == (
-        "Observation:\nTraceback …\n\n"
-        "[This request ended without a final answer: 3 actions in a row failed]\n\ntrain it"
+        "Observation:\n[The user interrupted the request while this answer was being "
+        "written: its code did not run.]"
     )
-    # The half-written answer cut by the interrupt never ran: it is left out.
-    assert "Next I'll" not in "".join(m.content for m in messages)
-    assert messages[5].content == (
-        "Observation:\nepoch 1\n\n[This request ended without a final answer: it was "
-        "interrupted]\n\nplot it"
-    )
+    assert messages[4].content.startswith("[This request ended without a final answer")
+
+
+def test_an_answer_that_broke_off_is_kept_as_the_user_saw_it() -> None:
+    step = Step(1, "Here is the first half of my ans", error="the connection was closed")
+    messages = build(history=[Turn("tell me", [step], error="the connection was closed")])
+    assert messages[2].content.startswith("Here is the first half of my ans\n\n[This request")
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        ("Writing it all.\n```python\ndata = [\n    1,\n    2,", "its code was not run"),
+        ("Complete-looking code:\n```python\nx = 1\n```\nAnd now", "its code was not run"),
+        ("A long essay that never ends and", "Go on from where it stopped"),
+    ],
+)
+def test_a_truncated_answer_tells_the_model(text: str, note: str) -> None:
+    messages = build(current=[Step(1, text, truncated=True)])
+    assert messages[-2].role == "assistant" and messages[-2].content.startswith(text[:10])
+    assert messages[-1].content.startswith("Observation:\n[Your answer was cut off at the output")
+    assert note in messages[-1].content
 
 
 def test_unclosed_execute_is_closed_in_the_history() -> None:
@@ -167,6 +217,49 @@ def test_user_cells_are_fenced_safely() -> None:
     assert "````python\ns = '```'\n````" in content
     assert "```python\nprint(s)\n```" in content
     assert content.count("```python") == 2
+
+
+_STEP_KINDS = st.sampled_from(
+    ["observed", "truncated", "interrupted", "interrupted-code", "not-run", "error", "answer"]
+)
+
+
+def _step(number: int, kind: str) -> Step:
+    if kind == "observed":
+        return observed(number, "```python\nx\n```", "x", "1")
+    if kind == "truncated":
+        return Step(number, "```python\nx = [", truncated=True)
+    if kind == "interrupted":
+        return Step(number, "Half an ans", interrupted=True)
+    if kind == "interrupted-code":
+        return Step(number, "```python\nx =", interrupted=True)
+    if kind == "not-run":
+        return Step(number, "```python\nx\n```", "x")
+    if kind == "error":
+        return Step(number, "```python\nx\n```", "x", error="no approval")
+    return Step(number, "Done.")
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(_STEP_KINDS, max_size=4), st.sampled_from([None, "failed"])),
+        max_size=5,
+    ),
+    st.lists(st.sampled_from(["observed", "truncated"]), max_size=3),
+)
+def test_every_request_opens_a_user_message_of_its_own(
+    turns: list[tuple[list[str], str | None]], current: list[str]
+) -> None:
+    history = []
+    for index, (kinds, error) in enumerate(turns):
+        steps = [_step(n, kind) for n, kind in enumerate(kinds, 1)]
+        final = None if error or not steps or kinds[-1] != "answer" else "Done."
+        history.append(Turn(f"request {index}", steps, final=final, error=error))
+    messages = build(history=history, current=[_step(n, k) for n, k in enumerate(current, 1)])
+    assert messages[0].role == "system"
+    assert all(a.role != b.role for a, b in itertools.pairwise(messages[1:]))
+    requests = [m.content for m in messages if re.fullmatch(r"request \d+", m.content)]
+    assert requests == [f"request {index}" for index in range(len(turns))]
 
 
 def test_roles_alternate_whatever_the_history() -> None:
@@ -276,6 +369,92 @@ def test_budget_properties(sizes: list[int], steps: list[int], budget: int) -> N
         assert not any(re.search(r"request \d", m.content) for m in messages[1:])
         observations = [m.content for m in messages if m.content.startswith("Observation:")]
         assert all(len(text) <= len("Observation:\n") + 200 + 50 for text in observations)
+
+
+# --- the model's own answers within the budget -----------------------------------------
+
+RUNAWAY_CODE = "```python\nresult = summarize(df)\nprint(result)\n```"
+
+
+def runaway(size: int = 200_000, code: str = RUNAWAY_CODE) -> str:
+    """A runaway model's answer: `size` characters of prose, then its action."""
+    return "start of the prose " + "blah " * (size // 5) + "end of the prose\n" + code
+
+
+@pytest.mark.parametrize("where", ["current", "earlier"])
+def test_a_runaway_answer_obeys_the_budget_and_keeps_its_action(where: str) -> None:
+    text = runaway()
+    step = observed(1, text, "result = summarize(df)\nprint(result)", "42")
+    if where == "current":
+        messages = build(current=[step], budget_tokens=24_000)
+    else:
+        turn = Turn("summarize", [step, Step(2, "It is 42.")], final="It is 42.")
+        messages = build(history=[turn], request="and the median?", budget_tokens=24_000)
+        assert "summarize" in messages[1].content, "the turn still fits, cut"
+    assert tokens(messages) <= 24_000
+    said = next(m.content for m in messages if m.content.startswith("start of the prose"))
+    assert len(said) <= ANSWER_CHARS + 100
+    assert said.endswith("end of the prose\n" + RUNAWAY_CODE), "the action is whole"
+    assert "characters truncated" in said
+
+
+def test_a_long_final_answer_is_cut_around_the_middle() -> None:
+    essay = "Once upon a time " + "and then " * 20_000 + "the end."
+    messages = build(history=[Turn("write an essay", final=essay)], request="make it shorter")
+    kept = messages[2].content
+    assert kept.startswith("Once upon a time") and kept.endswith("the end.")
+    assert len(kept) <= ANSWER_CHARS + 100
+
+
+def test_answers_prose_goes_before_observations_and_actions_last() -> None:
+    code = "```python\n" + "\n".join(f"x{i} = {i}" for i in range(400)) + "\n```"
+    steps = [
+        observed(1, "p" * 3000 + "\n" + code, "c", "a" * 3000),
+        observed(2, "q" * 3000 + "\n" + code, "c", "b" * 3000),
+    ]
+    full = tokens(build(current=steps))
+    messages = build(current=steps, budget_tokens=full - 600)
+    answers = [m.content for m in messages if m.role == "assistant"]
+    observations = [m.content for m in messages if m.content.startswith("Observation:")]
+    assert all("characters truncated" in a and a.endswith(code) for a in answers)
+    assert "truncated" not in "".join(observations)
+    tight = build(current=steps, budget_tokens=1500)
+    assert tokens(tight) <= 1500
+    assert all("truncated" in m.content for m in tight[2:])
+    assert tight[-2].content.startswith("q") and tight[-2].content.endswith("```")
+
+
+# --- text that cannot be sent --------------------------------------------------------------
+
+BAD = "caf\udce9 \ud800"
+
+
+def test_text_that_is_not_valid_utf8_never_reaches_the_messages() -> None:
+    history = [
+        Turn(
+            f"list {BAD}",
+            [
+                observed(1, f"```python\nprint('{BAD}')\n```", "x", f"files: {BAD}"),
+                Step(2, f"Here: {BAD}", interrupted=True),
+            ],
+            user_cells=(f"name = '{BAD}'",),
+            error=f"failed on {BAD}",
+        ),
+        Turn(BAD, final=BAD),
+    ]
+    current = [observed(1, BAD, "x", BAD), Step(2, BAD, truncated=True)]
+    messages = build(
+        request=f"again {BAD}",
+        history=history,
+        current=current,
+        user_cells=[BAD],
+        namespace=f"{BAD}: str",
+        tools=f"def {BAD}(): ...",
+    )
+    for message in messages:
+        message.content.encode("utf-8")
+    everything = "".join(m.content for m in messages)
+    assert "caf\ufffd" in everything and "\ud800" not in everything
 
 
 # --- images within the budget ------------------------------------------------------------

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from codeact_kernel.events import Observation
-from codeact_kernel.executor import EMPTY_OUTPUT, ShellExecutor, cut_middle, strip_ansi
+from codeact_kernel.executor import (
+    EMPTY_OUTPUT,
+    EXIT_REFUSED,
+    ShellExecutor,
+    as_terminal_shows,
+    cut_middle,
+    strip_ansi,
+)
+from codeact_kernel.interrupts import RequestInterrupts
 
 
 @pytest.fixture
@@ -18,7 +32,7 @@ def shell(ipython: InteractiveShell) -> InteractiveShell:
     return ipython
 
 
-def run(shell: InteractiveShell, code: str, **kwargs: float) -> Observation:
+def run(shell: InteractiveShell, code: str, **kwargs: Any) -> Observation:
     # Not asyncio.run: it installs a SIGINT handler of its own, which a kernel does not.
     loop = asyncio.new_event_loop()
     try:
@@ -114,3 +128,241 @@ def test_output_through_a_stream_kept_from_an_earlier_action_is_observed(
     )
     observation = run(shell, "kept_log.warning('seen in step two')")
     assert "seen in step two" in observation.text
+
+
+# --- hostile actions (issue 9) -------------------------------------------------------
+
+KEY = "sk-test-HIDDEN-0123456789abcdef"
+
+
+def test_exit_and_quit_leave_the_shell_running(shell: InteractiveShell) -> None:
+    for code in ("exit()", "quit()", "get_ipython().ask_exit()"):
+        observation = run(shell, f"{code}\nprint('after')")
+        assert observation.ok, observation.text
+        assert EXIT_REFUSED in observation.text
+        assert observation.text.endswith("after"), "the rest of the action ran, as in IPython"
+        assert not shell.exit_now
+        assert getattr(shell, "keep_running", True)
+    assert "ask_exit" not in vars(shell), "IPython's own exit is back for the user"
+
+
+def test_sys_exit_is_an_ordinary_exception(shell: InteractiveShell) -> None:
+    observation = run(shell, "import sys\nsys.exit(3)")
+    assert not observation.ok and observation.error_name == "SystemExit"
+    assert "SystemExit: 3" in observation.text
+    assert not shell.exit_now
+
+
+@pytest.mark.parametrize(
+    ("code", "shown"),
+    [
+        ("print('caf\\udce9.txt')", "caf\ufffd.txt"),
+        ("print('lone \\ud800 high')", "lone \ufffd high"),
+        ("print('pair \\ud83d\\ude00')", "pair \U0001f600"),
+        ("import os\nos.write(1, b'raw \\xff\\xfe bytes\\n')", "raw \ufffd\ufffd bytes"),
+        ("raise ValueError('caf\\udce9')", "ValueError: caf\ufffd"),
+    ],
+)
+def test_output_that_is_not_valid_utf8_reaches_the_model_as_text(
+    shell: InteractiveShell, code: str, shown: str
+) -> None:
+    observation = run(shell, code)
+    assert shown in observation.text
+    observation.text.encode("utf-8")
+    json.dumps([observation.outputs, observation.text], ensure_ascii=False).encode("utf-8")
+
+
+def test_a_latin1_file_name_from_listdir(shell: InteractiveShell, tmp_path: Path) -> None:
+    (Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.txt"))).write_text("x")
+    code = f"import os\nfor name in os.listdir({bytes(tmp_path)!r}):\n    print(os.fsdecode(name))"
+    observation = run(shell, code)
+    assert "caf\ufffd.txt" in observation.text
+    observation.text.encode("utf-8")
+
+
+def test_capture_costs_linear_time(shell: InteractiveShell) -> None:
+    """Ten times the output may not take much more than ten times as long: quadratic
+    capture (100,000 prints in 28 s) takes a hundred times as long."""
+
+    def seconds(lines: int, code: str, limit: float = 0.0) -> float:
+        started = time.perf_counter()
+        observation = run(shell, code.format(lines=lines), step_timeout=limit)
+        assert not observation.timed_out, f"{lines} lines took longer than {limit:.1f} s"
+        return time.perf_counter() - started
+
+    for code in (
+        "for i in range({lines}):\n    print(i)",
+        "import sys\nfor i in range({lines}):\n    sys.stderr.write(f'\\rstep {{i}}')",
+    ):
+        small = min(seconds(10_000, code) for _ in range(3))
+        # Linear: about 10 times as long; quadratic: about 100 times. The limit stops
+        # a regression early instead of letting it run for minutes.
+        seconds(100_000, code, limit=max(30 * small, 1.0))
+
+
+def test_progress_bars_settle_before_the_observation_is_cut(shell: InteractiveShell) -> None:
+    code = (
+        "import sys, time\n"
+        "for epoch in range(1, 4):\n"
+        "    for i in range(400):\n"
+        "        sys.stdout.write(f'\\repoch {epoch} [{\"=\" * (i // 20):<20}] {i}/400')\n"
+        "    print(f'\\repoch {epoch} done: loss {1 / epoch:.3f}')\n"
+        "print('spinner |\\b/\\b-\\b\\\\\\bok')\n"
+        "print('RESULT 42')"
+    )
+    observation = run(shell, code, observation_chars=300)
+    assert "truncated" not in observation.text
+    for epoch in (1, 2, 3):
+        assert f"epoch {epoch} done: loss" in observation.text
+    assert "spinner ok" in observation.text
+    assert observation.text.endswith("RESULT 42")
+    stream = "".join(o["text"] for o in observation.outputs if o["output_type"] == "stream")
+    assert stream.count("\r") > 1000, "the user's outputs keep every update"
+
+
+def test_tqdm_leaves_its_final_line(shell: InteractiveShell) -> None:
+    pytest.importorskip("tqdm")
+    code = (
+        "from tqdm import tqdm\n"
+        "total = 0\n"
+        "for i in tqdm(range(2000), mininterval=0, ascii=True):\n"
+        "    total += i\n"
+        "print('total', total)"
+    )
+    observation = run(shell, code, observation_chars=400)
+    assert "truncated" not in observation.text
+    assert "2000/2000" in observation.text
+    assert observation.text.endswith("total 1999000")
+
+
+def test_as_terminal_shows() -> None:
+    assert as_terminal_shows("plain\ntext") == "plain\ntext"
+    assert as_terminal_shows("a\r\nb\r\n") == "a\nb\n"
+    assert as_terminal_shows("10%\r50%\r100%\ndone") == "100%\ndone"
+    assert as_terminal_shows("downloading 100%\r\ndone") == "downloading 100%\ndone"
+    assert as_terminal_shows("0\r1\r2\r\nnext") == "2\nnext", "a bare return changes nothing"
+    assert as_terminal_shows("working\r       \rDone") == "Done"
+    assert as_terminal_shows("ab\bc") == "ac"
+    assert as_terminal_shows("\b\bx") == "x"
+    assert as_terminal_shows("a\rb\bc") == "c"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("import os\nos.system('echo fd-out-1')", "fd-out-1"),
+        ("import subprocess\nsubprocess.run(['echo', 'fd-out-2'])", "fd-out-2"),
+        ("import subprocess\nsubprocess.run('echo fd-err-3 >&2', shell=True)", "fd-err-3"),
+        ("import os\nos.write(2, b'fd-err-4\\n')", "fd-err-4"),
+    ],
+)
+def test_what_subprocesses_write_is_observed(
+    shell: InteractiveShell, code: str, expected: str
+) -> None:
+    observation = run(shell, code)
+    assert expected in observation.text
+    streams = "".join(o["text"] for o in observation.outputs if o["output_type"] == "stream")
+    assert streams.count(expected) == 1
+
+
+def test_subprocess_output_keeps_its_place_among_prints(shell: InteractiveShell) -> None:
+    code = (
+        "import os, subprocess\n"
+        "print('one')\n"
+        "os.system('echo two')\n"
+        "print('three')\n"
+        "subprocess.run(['echo', 'four'])\n"
+        "print('five')"
+    )
+    for _ in range(5):
+        observation = run(shell, code)
+        assert observation.text.split() == ["one", "two", "three", "four", "five"]
+
+
+def test_a_background_process_outlives_its_action(shell: InteractiveShell) -> None:
+    code = "import subprocess\nlate = subprocess.Popen('sleep 0.3; echo late-line', shell=True)"
+    observation = run(shell, code)
+    assert observation.text == EMPTY_OUTPUT
+    later = run(shell, "late.wait()\nprint('waited')")
+    # It reaches whatever runs then (its own reader forwards it, so in no fixed order).
+    assert sorted(later.text.split()) == ["late-line", "waited"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "print(os.environ['HIDDEN_KEY'])",
+        "print('key:', os.environ['HIDDEN_KEY'], file=sys.stderr)",
+        "os.environ['HIDDEN_KEY']",
+        "display({'text/plain': os.environ['HIDDEN_KEY'], 'text/html': 'key'}, raw=True)",
+        "raise ValueError(os.environ['HIDDEN_KEY'])",
+        "os.system('echo $HIDDEN_KEY')",
+        "k = os.environ['HIDDEN_KEY']\nsys.stdout.write(k[:9])\nsys.stdout.write(k[9:] + '\\n')",
+        "k = os.environ['HIDDEN_KEY']\nfor c in k:\n    sys.stdout.write(c)",
+    ],
+)
+def test_the_kernels_key_is_masked_in_what_actions_show(
+    shell: InteractiveShell,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    code: str,
+) -> None:
+    monkeypatch.setenv("HIDDEN_KEY", KEY)
+    run(shell, "import os, sys\nfrom IPython.display import display")
+    capfd.readouterr()
+    observation = run(shell, code, hide=[KEY])
+    shown = capfd.readouterr()
+    assert KEY not in shown.out + shown.err
+    assert KEY not in json.dumps(observation.outputs)
+    assert KEY not in observation.text
+    assert "***" in json.dumps(observation.outputs)
+
+
+def test_a_failed_actions_traceback_as_stderr_text(shell: InteractiveShell) -> None:
+    as_text = run(shell, "1 / 0", errors_as_text=True)
+    assert as_text.error_name == "ZeroDivisionError"
+    assert [o["output_type"] for o in as_text.outputs] == ["error"], "recorded as an error"
+    assert "ZeroDivisionError" in as_text.text
+
+
+def test_the_sigint_policy_comes_back_after_every_action() -> None:
+    cancelled: list[bool] = []
+    before = signal.getsignal(signal.SIGINT)
+    with RequestInterrupts(lambda: cancelled.append(True)) as interrupts:
+        policy = signal.getsignal(signal.SIGINT)
+        for change in (
+            lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+            lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+            lambda: signal.signal(signal.SIGINT, lambda *_: None),
+            lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}),
+        ):
+            with interrupts.action(lambda: None):
+                change()
+            assert signal.getsignal(signal.SIGINT) == policy
+            assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+            signal.raise_signal(signal.SIGINT)
+    assert len(cancelled) == 4, "each interrupt reached the policy, none raised"
+    assert signal.getsignal(signal.SIGINT) == before
+
+
+def test_an_interrupted_actions_traceback_ends_in_the_users_code(
+    shell: InteractiveShell,
+) -> None:
+    code = "import time\nprint('sleeping', flush=True)\ntime.sleep(30)"
+    loop = asyncio.new_event_loop()
+    main = threading.main_thread().ident
+    assert main is not None
+    threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT)).start()
+    try:
+        with RequestInterrupts(lambda: None) as interrupts:
+            executor = ShellExecutor(shell, watch=interrupts.action)
+            observation = loop.run_until_complete(executor.run(code))
+    finally:
+        loop.close()
+    assert observation.interrupted
+    (error,) = [o for o in observation.outputs if o["output_type"] == "error"]
+    traceback = strip_ansi("\n".join(error["traceback"]))
+    assert "interrupts.py" not in traceback and "_on_sigint" not in traceback
+    assert "_on_sigint" not in observation.text
+    last_frame = traceback.rstrip().splitlines()[-3:]
+    assert any("time.sleep(30)" in line for line in last_frame), traceback

@@ -23,6 +23,7 @@ from kernel_harness import (
     all_text,
     interrupt_when,
     kernel_env,
+    shell_reply,
     start_host,
     user_messages,
 )
@@ -303,6 +304,24 @@ def test_no_model_gives_a_clear_error(name: HostName, jupyter_path: Path) -> Non
         assert "CODEACT_MODEL" in result.content["evalue"]
 
 
+@pytest.mark.parametrize("name", HOSTS)
+def test_a_detected_model_is_named_in_the_footer(
+    name: HostName, jupyter_path: Path, model_server: ScriptedModelServer
+) -> None:
+    """No CODEACT_MODEL: the model is detected before anything is rendered."""
+    model_server.models = ["served-model"]
+    model_server.script(text("```python\nfound = 1\n```"), text("Done."))
+    with start_host(
+        name, jupyter_path, kernel_env(None, CODEACT_BASE_URL=model_server.url)
+    ) as host:
+        result = host.request("set found")
+        assert result.status == "ok", result.content
+        footer = result.markdown.strip().splitlines()[-1]
+        assert footer.startswith("<sub>CodeAct · 2 steps")
+        assert footer.endswith("· openai:served-model</sub>")
+    assert model_server.requests[-1]["body"]["model"] == "served-model"
+
+
 # --- approval ----------------------------------------------------------------------------
 
 
@@ -337,11 +356,11 @@ def test_interrupt_while_asking_for_approval(
 ) -> None:
     host = strict_host
     model_server.script(text("```python\nwaiting = 1\n```"))
-    host.client.execute(host.cell("set waiting"), allow_stdin=True)
+    msg_id = host.client.execute(host.cell("set waiting"), allow_stdin=True)
     assert host.client.get_stdin_msg(timeout=10)["content"]["prompt"] == APPROVAL_PROMPT
     interrupted = time.monotonic()
     host.manager.interrupt_kernel()
-    reply = host.client.get_shell_msg(timeout=10)
+    reply = shell_reply(host.client, msg_id)
     assert reply["content"]["ename"] == "KeyboardInterrupt"
     assert time.monotonic() - interrupted < 1.0
     assert host.manager.is_alive()
@@ -383,12 +402,12 @@ def test_interrupt_while_the_model_is_silent(host: Host, model_server: ScriptedM
     for _ in range(3):
         model_server.script(hang(30))
         started = time.monotonic()
-        host.client.execute(host.cell("wait for a silent model"))
-        model_server.wait_for_requests(1)
+        msg_id = host.client.execute(host.cell("wait for a silent model"))
+        model_server.wait_for_requests(1, timeout=30)
         time.sleep(0.2)
         interrupted = time.monotonic()
         host.manager.interrupt_kernel()
-        reply = host.client.get_shell_msg(timeout=10)
+        reply = shell_reply(host.client, msg_id)
         assert reply["content"]["ename"] == "KeyboardInterrupt"
         assert time.monotonic() - interrupted < 1.0
         assert time.monotonic() - started < 5

@@ -219,18 +219,76 @@ def test_real_ipython_namespace(ipython: InteractiveShell) -> None:
 # What counts as secret is tested in test_secrets.py; here, that the summary hides it.
 
 
+class SecretStr:
+    """Like pydantic's: a wrapper whose value is an attribute."""
+
+    __module__ = "__main__"
+
+    def __init__(self, value: str) -> None:
+        self._secret_value = value
+
+
 @pytest.mark.parametrize("name", SECRET_NAMES)
-def test_secret_names_hide_their_values(name: str) -> None:
-    line = lines_of({name: "hunter2"})[name]
-    assert line == f"{name}: str  # value hidden"
+@pytest.mark.parametrize("value", ["hunter2", "letmein", "abc", "x1", "pw"])
+def test_secret_names_hide_their_values_whatever_their_type(name: str, value: str) -> None:
+    assert lines_of({name: value})[name] == f"{name}: str  # value hidden"
     assert lines_of({name: 12345})[name] == f"{name}: int  # value hidden"
-    assert "hunter2" not in lines_of({name: ["hunter2"], "other": 1})[name]
+    assert lines_of({name: 2.5})[name] == f"{name}: float  # value hidden"
+    assert lines_of({name: True})[name] == f"{name}: bool  # value hidden"
+    assert lines_of({name: value.encode()})[name] == f"{name}: bytes"
+    assert lines_of({name: SecretStr(value)})[name] == f"{name}: SecretStr"
+    for container in ([value], (value, "user"), {value}, {"user": "me", "value": value}):
+        line = lines_of({name: container, "other": 1})[name]
+        assert f"'{value}'" not in line and "'me'" not in line, line
 
 
 @pytest.mark.parametrize("value", KEY_SHAPED)
 def test_key_like_values_are_hidden_whatever_the_name(value: str) -> None:
     assert lines_of({"setting": value})["setting"] == "setting: str  # value hidden"
     assert value not in summarize_namespace({"cfg": {"a": value}, "xs": [value]})
+
+
+@pytest.mark.parametrize("value", ["hunter2", "abc", "x1", "pw"])
+@pytest.mark.parametrize("key", ["password", "db_password", "API_TOKEN", "secret", "WEATHER_KEY"])
+def test_dict_entries_under_secret_keys_are_hidden(key: str, value: str) -> None:
+    line = lines_of({"config": {key: value, "host": "db"}})["config"]
+    assert line == f"config: dict  # len 2, keys {key!r}, 'host'"
+
+
+def test_default_arguments_under_secret_names_are_hidden() -> None:
+    def connect(host="db", password="letmein", key="id", api_token="x1"):  # type: ignore[no-untyped-def]
+        pass
+
+    line = lines_of({"connect": connect})["connect"]
+    assert line == "def connect(host='db', password=<str>, key='id', api_token=<str>)"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("key", "id", "key: str = 'id'"),
+        ("primary_key", "id", "primary_key: str = 'id'"),
+        ("sort_key", "date", "sort_key: str = 'date'"),
+        ("keyboard", "us", "keyboard: str = 'us'"),
+        ("monkey", "george", "monkey: str = 'george'"),
+        ("max_tokens", 512, "max_tokens: int = 512"),
+        ("token_count", 3, "token_count: int = 3"),
+        ("tokens", ["the", "cat"], "tokens: list = ['the', 'cat']"),
+        ("eos_token", "</s>", "eos_token: str = '</s>'"),
+        ("lookup", {"key": "id"}, "lookup: dict = {'key': 'id'}"),
+        ("password_file", "/run/secrets/db", "password_file: str = '/run/secrets/db'"),
+    ],
+)
+def test_names_that_hold_no_secret_show_their_values(name: str, value: object, shown: str) -> None:
+    assert lines_of({name: value})[name] == shown
+
+
+@pytest.mark.parametrize("name", ["key", "weather_key", "keys"])
+def test_a_key_like_value_under_a_key_name_is_hidden(name: str) -> None:
+    hex_key = "0123456789abcdef0123456789abcdef"
+    assert lines_of({name: hex_key})[name] == f"{name}: str  # value hidden"
+    assert hex_key not in summarize_namespace({name: [hex_key]})
+    assert hex_key not in summarize_namespace({"cfg": {name: hex_key}})
 
 
 def test_dict_values_under_secret_keys_are_not_shown() -> None:
@@ -242,15 +300,18 @@ def test_secret_values_looks_at_the_visible_names_and_the_environment() -> None:
     ns = {
         "OPENAI_API_KEY": OPENAI_KEY,
         "settings": {"secret_key": "s3cr3t-value"},
+        "db_password": "letmein",
         "_i3": "OPENAI_API_KEY = 'sk-typed-0123456789abcdefgh'",
         "old_token": "hidden-t0ken",
         "note": "hello",
     }
-    environ = {"CODEACT_API_KEY": "env-secret-123", "HOME": "/root"}
+    environ = {"CODEACT_API_KEY": "env-secret-123", "WEATHER_KEY": "cafe" * 8, "HOME": "/root"}
     assert secret_values(ns, hidden={"old_token"}, environ=environ) == {
         OPENAI_KEY,
         "s3cr3t-value",
+        "letmein",
         "env-secret-123",
+        "cafe" * 8,
     }
 
 

@@ -16,13 +16,8 @@ from codeact_kernel.errors import (
     ServerError,
 )
 from codeact_kernel.providers.base import ProviderConfig
-from codeact_kernel.providers.http import (
-    Endpoint,
-    check_key,
-    error_message,
-    is_context_error,
-    parse_url,
-)
+from codeact_kernel.providers.excerpts import error_message
+from codeact_kernel.providers.http import Endpoint, check_key, is_context_error, parse_url
 from codeact_kernel.providers.openai import OpenAIProvider
 
 

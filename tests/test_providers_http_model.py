@@ -1,28 +1,32 @@
 """What every provider does alike (the `HttpModel` base), once for each of them.
 
-Each test runs for OpenAI, Anthropic and Ollama against `httpx.MockTransport` or the
-loopback server; what only one dialect does is tested in its own module.
+Each test runs for OpenAI, Anthropic and Ollama against `httpx.MockTransport`, the
+loopback server or a silent one; what only one dialect does is tested in its own module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_server import ScriptedModelServer, error, text
+from model_server import ScriptedModelServer, error, hang, raw, text
 from provider_doubles import (
     ANTHROPIC,
     DIALECTS,
     OLLAMA,
     OPENAI,
     Dialect,
+    SilentServer,
     Sleeps,
     drive,
     no_request,
     split,
+    timed,
 )
 
 from codeact_kernel.errors import (
@@ -38,10 +42,12 @@ from codeact_kernel.errors import (
 )
 from codeact_kernel.providers import Model
 from codeact_kernel.providers.anthropic import AnthropicProvider
-from codeact_kernel.providers.base import TextDelta, Usage
+from codeact_kernel.providers.base import ProviderConfig, TextDelta, Truncated, Usage
 from codeact_kernel.providers.http_model import HttpModel
 from codeact_kernel.providers.ollama import OllamaProvider
 from codeact_kernel.providers.openai import OpenAIProvider
+from codeact_kernel.providers.retry import RetryPolicy
+from codeact_kernel.settings import Settings
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 
@@ -342,10 +348,16 @@ def test_an_empty_answer_is_an_error(dialect: Dialect) -> None:
 def test_idle_timeout_between_chunks(dialect: Dialect) -> None:
     outcome = drive(
         dialect.make(idle_timeout=0.05),
-        lambda request: dialect.respond(*dialect.answer("slow", "er"), pause=0.3),
+        lambda request: dialect.respond(
+            dialect.opening + dialect.piece("slow"), dialect.piece("er"), dialect.closing, pause=0.3
+        ),
     )
+    assert outcome.text == "slow"
     assert isinstance(outcome.error, ProviderTimeout)
-    assert "idle_timeout" in str(outcome.error)
+    assert str(outcome.error).endswith(
+        "stalled: no data for 0.05 s (idle_timeout). The answer above is incomplete."
+    )
+    assert outcome.notices == []
 
 
 @every_provider
@@ -431,3 +443,426 @@ def test_loopback_connection_refused(dialect: Dialect, hint: str) -> None:
     assert isinstance(outcome.error, ConnectionFailed)
     assert url in str(outcome.error)
     assert hint in str(outcome.error)
+
+
+# --- the output limit ------------------------------------------------------------------
+
+
+@every_provider
+def test_the_output_limit_is_sent(dialect: Dialect) -> None:
+    default = drive(dialect.make(), lambda request: dialect.respond(*dialect.answer("ok")))
+    assert dialect.limit(json.loads(default.requests[0].content)) == 4096
+    chosen = drive(
+        dialect.make(max_tokens=300), lambda request: dialect.respond(*dialect.answer("ok"))
+    )
+    assert dialect.limit(json.loads(chosen.requests[0].content)) == 300
+
+
+@pytest.mark.parametrize(("dialect", "sent"), [(OPENAI, None), (ANTHROPIC, 4096), (OLLAMA, None)])
+def test_no_limit_sends_none_but_where_the_api_requires_one(
+    dialect: Dialect, sent: int | None
+) -> None:
+    outcome = drive(
+        dialect.make(max_tokens=None), lambda request: dialect.respond(*dialect.answer("ok"))
+    )
+    assert outcome.error is None
+    assert dialect.limit(json.loads(outcome.requests[0].content)) == sent
+
+
+@every_provider
+def test_an_answer_cut_at_the_limit_is_truncated_after_its_text(dialect: Dialect) -> None:
+    outcome = drive(
+        dialect.make(max_tokens=300),
+        lambda request: dialect.respond(*dialect.cut_answer("```python\n", "x = [1,")),
+    )
+    assert outcome.error is None
+    assert outcome.text == "```python\nx = [1,"
+    assert outcome.kinds == ["TextDelta", "Truncated", "Usage"]
+    assert outcome.truncated == [Truncated(300)]
+
+
+@every_provider
+def test_a_complete_answer_is_not_truncated(dialect: Dialect) -> None:
+    outcome = drive(dialect.make(), lambda request: dialect.respond(*dialect.answer("done.")))
+    assert outcome.kinds == ["TextDelta", "Usage"]
+
+
+@every_provider
+def test_the_limit_reached_before_any_text_says_to_raise_it(dialect: Dialect) -> None:
+    outcome = drive(dialect.make(), lambda request: dialect.respond(*dialect.cut_answer()))
+    assert isinstance(outcome.error, StreamError)
+    message = str(outcome.error)
+    assert "output limit (4096 tokens, max_tokens)" in message
+    assert "CODEACT_MAX_TOKENS" in message
+    assert outcome.truncated == []
+
+
+@every_provider
+def test_loopback_truncated(dialect: Dialect, model_server: ScriptedModelServer) -> None:
+    model_server.script(text("print('a very long", finish="length"))
+    outcome = drive(dialect.loopback(model_server, max_tokens=50))
+    assert outcome.error is None
+    assert outcome.text == "print('a very long"
+    assert outcome.kinds == ["TextDelta", "Truncated", "Usage"]
+    assert outcome.truncated == [Truncated(50)]
+    assert dialect.limit(model_server.requests[0]["body"]) == 50
+
+
+# --- replies that are not the stream asked for -----------------------------------------
+
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+BIG_PAGE = (
+    "<!DOCTYPE html><html><head><title>Welcome | Acme intranet</title>"
+    "<style>body { color: red }</style><script>var tracking = 'x'.repeat(9);</script></head>"
+    "<body><nav>Home &amp; away</nav>" + "<p>Lorem ipsum dolor sit amet.</p>" * 400 + "</body>"
+)
+
+
+def page(status: int, body: str, content_type: str = "text/html; charset=utf-8") -> httpx.Response:
+    return httpx.Response(status, headers={"content-type": content_type}, text=body)
+
+
+def stream_name(dialect: Dialect) -> str:
+    if dialect is OLLAMA:
+        return "a stream of JSON lines (application/x-ndjson)"
+    return "an event stream (text/event-stream)"
+
+
+@every_provider
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        (
+            lambda: httpx.Response(200, json={"error": {"message": "upstream said no"}}),
+            'with application/json instead of {stream}: "upstream said no". Check the base URL',
+        ),
+        (
+            lambda: httpx.Response(200, json={"id": "x", "choices": [{"message": {}}]}),
+            'with application/json instead of {stream}: "{{"id": "x"',
+        ),
+        (
+            lambda: page(200, BIG_PAGE),
+            "with a web page (text/html) instead of {stream}: "
+            '"Welcome | Acme intranet: Home & away Lorem ipsum dolor sit amet.',
+        ),
+        (
+            lambda: page(200, "Ollama is running", "text/plain"),
+            'with text/plain instead of {stream}: "Ollama is running".',
+        ),
+        (
+            lambda: httpx.Response(200, headers={"content-type": "application/json"}),
+            "with an empty body (application/json) instead of {stream}. Check",
+        ),
+        (
+            lambda: httpx.Response(200, content=b"<html><body>Sign in</body></html>"),
+            'with a web page (no content type) instead of {stream}: "Sign in"',
+        ),
+    ],
+    ids=["json-error", "json-answer", "html", "text", "empty", "untyped-html"],
+)
+def test_a_200_that_is_not_a_stream_says_what_came(
+    dialect: Dialect, reply: Callable[[], httpx.Response], said: str
+) -> None:
+    outcome = drive(dialect.make(), lambda request: reply())
+    assert isinstance(outcome.error, ServerError)
+    assert outcome.error.status == 200
+    message = str(outcome.error)
+    assert message.startswith(f"{dialect.provider.server_label[:1].upper()}")
+    assert f"{dialect.base_url} answered HTTP 200 " in message
+    assert said.format(stream=stream_name(dialect)) in message
+    assert "<" not in message and "tracking" not in message and "color" not in message
+    assert "incomplete" not in message and "closed early" not in message
+    assert len(message) < 700
+    assert outcome.text == "" and outcome.notices == []
+    assert len(outcome.requests) == 1
+
+
+@every_provider
+def test_advice_for_what_came_instead_of_a_stream(dialect: Dialect) -> None:
+    web = drive(dialect.make(), lambda request: page(200, NGINX_502)).error
+    assert f"Check the base URL{dialect.provider.base_url_hint}: it leads to a website" in str(web)
+    json_reply = drive(dialect.make(), lambda request: httpx.Response(200, json={"a": 1})).error
+    assert str(json_reply).endswith(
+        f"Check the base URL{dialect.provider.base_url_hint}, any proxy in between, and that "
+        "the server supports streaming."
+    )
+
+
+@every_provider
+def test_a_200_with_a_context_error_instead_of_a_stream_is_context_too_long(
+    dialect: Dialect,
+) -> None:
+    body = {"error": {"message": "prompt is too long: 9000 tokens > 8192 maximum"}}
+    outcome = drive(dialect.make(), lambda request: httpx.Response(200, json=body))
+    assert isinstance(outcome.error, ContextTooLong)
+
+
+@every_provider
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", ""])
+def test_a_stream_under_another_content_type_is_still_read(
+    dialect: Dialect, content_type: str
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    body = b"".join(dialect.answer("fine"))
+    outcome = drive(
+        dialect.make(), lambda request: httpx.Response(200, headers=headers, content=body)
+    )
+    assert outcome.error is None
+    assert outcome.text == "fine"
+
+
+@pytest.mark.parametrize("dialect", [OPENAI, ANTHROPIC], ids=str)
+def test_json_under_the_event_stream_type_is_reported(dialect: Dialect) -> None:
+    body = json.dumps({"error": {"message": "streaming is disabled here"}})
+    outcome = drive(dialect.make(), lambda request: page(200, body, "text/event-stream"))
+    assert isinstance(outcome.error, ServerError)
+    assert 'with text/event-stream instead of an event stream (text/event-stream): "streaming' in (
+        str(outcome.error)
+    )
+
+
+def test_an_ollama_error_line_under_json_is_reported_as_what_it_is() -> None:
+    outcome = drive(
+        OLLAMA.make(),
+        lambda request: httpx.Response(200, json={"error": "model requires more system memory"}),
+    )
+    assert isinstance(outcome.error, ServerError)
+    assert (
+        "answered HTTP 200 with application/json instead of a stream of JSON lines "
+        '(application/x-ndjson): "model requires more system memory".' in str(outcome.error)
+    )
+
+
+@every_provider
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        (502, "A proxy or gateway answered for the model server"),
+        (504, "A proxy or gateway answered for the model server"),
+        (404, "The page came from a web server or proxy, not from the model API"),
+        (400, "The page came from a web server or proxy, not from the model API"),
+    ],
+)
+def test_an_error_page_is_quoted_clean(dialect: Dialect, status: int, advice: str) -> None:
+    body = NGINX_502.replace("502 Bad Gateway", f"{status} Oops")
+    outcome = drive(dialect.make(sleeps=Sleeps()), lambda request: page(status, body))
+    assert isinstance(outcome.error, ServerError)
+    assert outcome.error.status == status
+    message = str(outcome.error)
+    assert (
+        f"failed with HTTP {status} and a web page (text/html) instead of an API reply: "
+        f'"{status} Oops nginx/1.25.3". {advice}'
+    ) in message
+    assert dialect.provider.base_url_hint in message
+    assert "<" not in message
+
+
+@every_provider
+@pytest.mark.parametrize("status", [401, 403, 429, 500])
+def test_error_pages_never_put_markup_into_the_message(dialect: Dialect, status: int) -> None:
+    outcome = drive(
+        dialect.make(sleeps=Sleeps(), api_key=KEY), lambda request: page(status, BIG_PAGE)
+    )
+    assert outcome.error is not None
+    message = str(outcome.error)
+    assert "Welcome | Acme intranet" in message
+    assert "<" not in message and "tracking" not in message
+    assert len(message) < 700
+
+
+@every_provider
+def test_plain_text_error_bodies_are_collapsed(dialect: Dialect) -> None:
+    outcome = drive(
+        dialect.make(sleeps=Sleeps()),
+        lambda request: page(500, "upstream\n\n   connect error\r\n" + "x " * 500, "text/plain"),
+    )
+    message = str(outcome.error)
+    assert "HTTP 500: upstream connect error x x" in message
+    assert "\n" not in message and len(message) < 400
+
+
+@every_provider
+def test_errors_before_any_text_do_not_speak_of_an_answer_above(dialect: Dialect) -> None:
+    before = drive(
+        dialect.make(),
+        lambda request: dialect.respond(dialect.opening, dialect.error_event("worker crashed")),
+    )
+    assert isinstance(before.error, StreamError)
+    assert "reported an error before answering: worker crashed." in str(before.error)
+    ended = drive(dialect.make(), lambda request: dialect.respond(dialect.opening))
+    assert "ended before any answer arrived" in str(ended.error)
+    broken = httpx.RemoteProtocolError("peer closed connection")
+    dropped = drive(
+        dialect.make(), lambda request: dialect.respond(dialect.opening or b"\n", fail=broken)
+    )
+    assert isinstance(dropped.error, StreamError)
+    for failure in (before.error, ended.error, dropped.error):
+        assert "above" not in str(failure)
+
+
+@every_provider
+def test_loopback_replies_that_are_not_streams(
+    dialect: Dialect, model_server: ScriptedModelServer
+) -> None:
+    model_server.script(
+        raw(json.dumps({"error": {"message": "no streaming for you"}})),
+        raw(NGINX_502, status=502, content_type="text/html"),
+        raw(NGINX_502, status=502, content_type="text/html"),
+    )
+    not_streamed = drive(dialect.loopback(model_server))
+    assert isinstance(not_streamed.error, ServerError)
+    assert "HTTP 200 with application/json instead of" in str(not_streamed.error)
+    assert '"no streaming for you"' in str(not_streamed.error)
+    gateway = drive(dialect.loopback(model_server, max_retries=1))
+    assert isinstance(gateway.error, ServerError)
+    assert 'HTTP 502 and a web page (text/html) instead of an API reply: "502 Bad Gateway' in (
+        str(gateway.error)
+    )
+    assert gateway.notices == ["server error 502, retrying in 0.5 s"]
+
+
+# --- timeouts: stuck servers and slow starts -------------------------------------------
+
+
+def worst_case(config: ProviderConfig, policy: RetryPolicy) -> float:
+    """The longest a server that never answers can take to be reported (http.py's
+    docstring): failed connections, their backoff, then silence and the check."""
+    backoff = sum(
+        min(policy.max_delay, policy.base_delay * 2**attempt)
+        for attempt in range(config.max_retries)
+    )
+    connect = config.connect_timeout
+    return config.max_retries * connect + backoff + config.idle_timeout + connect
+
+
+def test_with_the_defaults_a_stuck_server_is_reported_within_a_minute() -> None:
+    defaults = ProviderConfig("m")
+    settings = Settings()
+    assert (
+        defaults.connect_timeout,
+        defaults.idle_timeout,
+        defaults.first_token_timeout,
+        defaults.total_timeout or 0.0,
+        defaults.max_retries,
+        defaults.max_tokens,
+    ) == (
+        settings.connect_timeout,
+        settings.idle_timeout,
+        settings.first_token_timeout,
+        settings.total_timeout,
+        settings.request_retries,
+        settings.max_tokens,
+    )
+    assert worst_case(defaults, RetryPolicy()) == 2 * 5 + 0.5 + 1 + 30 + 5 == 46.5
+    # A server that is up may take minutes to start: a long prompt on a CPU.
+    assert defaults.first_token_timeout >= 300
+
+
+@every_provider
+def test_a_stuck_server_is_reported_after_idle_timeout_and_a_failed_check(
+    dialect: Dialect,
+) -> None:
+    config = {"connect_timeout": 0.3, "idle_timeout": 0.4, "first_token_timeout": 30.0}
+    with SilentServer() as server:
+        outcome, seconds = timed(dialect.make(base_url=dialect.loopback_url(server), **config))
+        chats = [line for line in server.request_lines() if line.startswith("POST")]
+    assert isinstance(outcome.error, ProviderTimeout)
+    assert str(outcome.error) == (
+        f"{dialect.provider.server_label[:1].upper()}{dialect.provider.server_label[1:]} at "
+        f"{dialect.provider.normalize_base_url(dialect.loopback_url(server))} took the request but "
+        "sent nothing for 0.4 s (idle_timeout), and did not answer a request for its model list "
+        "within 0.3 s either: it seems stuck. Restart it, or check any proxy or tunnel in between."
+    )
+    assert 0.4 + 0.3 <= seconds < worst_case(ProviderConfig("m", **config), RetryPolicy()) + 0.5
+    assert len(chats) == 1, "a request the server took is not sent again"
+    assert outcome.notices == []
+
+
+@every_provider
+def test_a_slow_start_from_a_server_that_is_up_is_served(
+    dialect: Dialect, model_server: ScriptedModelServer
+) -> None:
+    model_server.script(text("x = 1", wait=0.8))
+    outcome = drive(dialect.loopback(model_server, idle_timeout=0.2, first_token_timeout=5.0))
+    assert outcome.error is None
+    assert outcome.text == "x = 1"
+    assert outcome.notices == [
+        "no answer after 0.2 s, but the server is up (loading the model or reading the "
+        "prompt?); waiting up to 5 s in all"
+    ]
+    assert len(model_server.requests) == 1
+
+
+@every_provider
+def test_a_start_slower_than_first_token_timeout_fails_once(
+    dialect: Dialect, model_server: ScriptedModelServer
+) -> None:
+    model_server.script(hang(5), text("too late"))
+    outcome, seconds = timed(
+        dialect.loopback(model_server, idle_timeout=0.2, first_token_timeout=0.6)
+    )
+    assert isinstance(outcome.error, ProviderTimeout)
+    assert "is up but had not started to answer after 0.6 s (first_token_timeout)" in str(
+        outcome.error
+    )
+    assert "CODEACT_FIRST_TOKEN_TIMEOUT" in str(outcome.error)
+    assert 0.6 <= seconds < 2.0
+    assert len(model_server.requests) == 1, "a request the server took is not sent again"
+
+
+@every_provider
+def test_first_token_timeout_within_idle_timeout_skips_the_check(dialect: Dialect) -> None:
+    listings: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            listings.append(str(request.url))
+        return dialect.respond(*dialect.answer("late"), wait=1.0)
+
+    outcome = drive(dialect.make(idle_timeout=5.0, first_token_timeout=0.2), handler)
+    assert isinstance(outcome.error, ProviderTimeout)
+    assert "had not started to answer after 0.2 s (first_token_timeout)" in str(outcome.error)
+    assert "is up" not in str(outcome.error)
+    assert listings == []
+
+
+@every_provider
+def test_a_slow_start_over_mock_transport_checks_the_listing(dialect: Dialect) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=dialect.listing([dialect.model]))
+        return dialect.respond(*dialect.answer("x"), wait=0.3)
+
+    outcome = drive(dialect.make(idle_timeout=0.1), handler)
+    assert outcome.text == "x"
+    assert [r.method for r in outcome.requests] == ["POST", "GET"]
+    assert len(outcome.notices) == 1
+
+
+@every_provider
+def test_connect_timeouts_are_retried_with_backoff(dialect: Dialect) -> None:
+    def slow_connect(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out")
+
+    sleeps = Sleeps()
+    outcome = drive(dialect.make(sleeps=sleeps, connect_timeout=5.0), slow_connect)
+    assert isinstance(outcome.error, ProviderTimeout)
+    assert "took longer than 5 s (connect_timeout)" in str(outcome.error)
+    assert len(outcome.requests) == 3
+    assert sleeps.waits == [0.5, 1.0]
+    assert outcome.notices == ["timed out, retrying in 0.5 s", "timed out, retrying in 1 s"]
+
+
+@every_provider
+def test_total_timeout_bounds_a_slow_start(dialect: Dialect) -> None:
+    outcome, seconds = timed(
+        dialect.make(idle_timeout=0, total_timeout=0.3),
+        lambda request: dialect.respond(*dialect.answer("x"), wait=2.0),
+    )
+    assert isinstance(outcome.error, ProviderTimeout)
+    assert "took longer than total_timeout (0.3 s)." in str(outcome.error)
+    assert seconds < 1.5

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 import httpx
-from model_server import ScriptedModelServer, cut, error, error_event, hang, text
+from model_server import ScriptedModelServer, cut, error, error_event, text
 from provider_doubles import OLLAMA, done, drive, line, ndjson
 
-from codeact_kernel.errors import ModelNotFound, ProviderTimeout, StreamError
+from codeact_kernel.errors import ModelNotFound, StreamError
 from codeact_kernel.providers.base import Message, TextDelta, Usage
 
 provider = OLLAMA.make
@@ -42,7 +42,7 @@ def test_request_shape_and_usage() -> None:
             {"role": "user", "content": "look", "images": ["iVBOR"]},
         ],
         "stream": True,
-        "options": {"stop": ["</execute>"]},
+        "options": {"num_predict": 4096, "stop": ["</execute>"]},
     }
 
 
@@ -82,7 +82,6 @@ def test_loopback_faults(model_server: ScriptedModelServer) -> None:
         text("fine"),
         cut("partial"),
         error_event("so far", "runner crashed"),
-        hang(5),
     )
     recovered = drive(loopback(model_server))
     assert recovered.text == "fine"
@@ -93,5 +92,3 @@ def test_loopback_faults(model_server: ScriptedModelServer) -> None:
     failed = drive(loopback(model_server))
     assert failed.text == "so far"
     assert "runner crashed" in str(failed.error)
-    stalled = drive(loopback(model_server, idle_timeout=0.2, max_retries=0))
-    assert isinstance(stalled.error, ProviderTimeout)

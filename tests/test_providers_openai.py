@@ -8,7 +8,7 @@ import json
 import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_server import ScriptedModelServer, cut, error, error_event, hang, text
+from model_server import ScriptedModelServer, cut, error, error_event, text
 from provider_doubles import DONE, OPENAI, USAGE, Sleeps, chunk, drive, openai_error, split, sse
 
 from codeact_kernel.errors import (
@@ -54,8 +54,63 @@ def test_request_shape_and_streamed_text() -> None:
         ],
         "stream": True,
         "stream_options": {"include_usage": True},
+        "max_tokens": 4096,
         "stop": ["</execute>"],
     }
+
+
+def test_openai_itself_gets_max_completion_tokens() -> None:
+    outcome = drive(
+        provider(base_url=None, api_key=KEY, max_tokens=512),
+        lambda request: sse(*answer("ok")),
+    )
+    body = json.loads(outcome.requests[0].content)
+    assert body["max_completion_tokens"] == 512
+    assert "max_tokens" not in body
+
+
+def test_a_server_that_wants_max_completion_tokens_is_asked_again_with_it() -> None:
+    refusal = (
+        "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead."
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "max_tokens" in json.loads(request.content):
+            return openai_error(400, refusal)
+        return sse(*answer("ok"))
+
+    async def run() -> tuple[list[str], list[dict[str, object]]]:
+        sent: list[dict[str, object]] = []
+
+        def record(request: httpx.Request) -> httpx.Response:
+            sent.append(json.loads(request.content))
+            return handler(request)
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
+            model = provider(base_url="https://azure.example/openai/v1")(client)
+            texts = []
+            for _ in range(2):
+                texts.append(
+                    "".join([i.text async for i in model.stream([]) if isinstance(i, TextDelta)])
+                )
+            return texts, sent
+
+    texts, sent = asyncio.run(run())
+    assert texts == ["ok", "ok"]
+    assert [sorted(k for k in body if "tokens" in k) for body in sent] == [
+        ["max_tokens"],
+        ["max_completion_tokens"],
+        ["max_completion_tokens"],
+    ]
+
+
+def test_other_400s_about_the_limit_are_not_retried() -> None:
+    outcome = drive(
+        provider(), lambda request: openai_error(400, "max_tokens must be at most 2048")
+    )
+    assert isinstance(outcome.error, ServerError)
+    assert len(outcome.requests) == 1
 
 
 def test_no_key_means_no_authorization_header() -> None:
@@ -248,10 +303,3 @@ def test_loopback_retries_then_streams(model_server: ScriptedModelServer) -> Non
         "rate-limited, retrying in 0 s",
     ]
     assert len(model_server.requests) == 3
-
-
-def test_loopback_hang_hits_the_idle_timeout(model_server: ScriptedModelServer) -> None:
-    model_server.script(hang(5))
-    outcome = drive(loopback(model_server, idle_timeout=0.2, max_retries=0))
-    assert isinstance(outcome.error, ProviderTimeout)
-    assert "idle_timeout" in str(outcome.error)

@@ -3,6 +3,7 @@ endpoint read from the provider's declarations, plug-ins registered like built-i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -270,3 +271,65 @@ def test_a_plugins_declarations_are_used_as_the_built_ins_are(acme: None) -> Non
     moved = resolve_settings(configured(), {**environ, "ACME_URL": "https://eu.acme.test/"})
     assert endpoint_for(moved) == "https://eu.acme.test"
     assert endpoint_for(resolve_settings(configured(), {**environ, "ACME_URL": "http://x"})) is None
+
+
+BUILT: list[ProviderConfig] = []
+
+
+class Recorder:
+    """A provider that keeps the config it was built with (in `BUILT`)."""
+
+    key_variables = ("CODEACT_API_KEY",)
+    url_variables = ("CODEACT_BASE_URL",)
+
+    @staticmethod
+    def normalize_base_url(url: str | None) -> str:
+        return url or "http://recorder.test"
+
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+        BUILT.append(config)
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, {"max_tokens": 4096, "connect_timeout": 5.0, "first_token_timeout": 600.0}),
+        (
+            {
+                "CODEACT_MAX_TOKENS": "0",
+                "CODEACT_CONNECT_TIMEOUT": "2",
+                "CODEACT_IDLE_TIMEOUT": "15",
+                "CODEACT_FIRST_TOKEN_TIMEOUT": "1800",
+                "CODEACT_TOTAL_TIMEOUT": "3600",
+                "CODEACT_REQUEST_RETRIES": "0",
+            },
+            {
+                "max_tokens": None,
+                "connect_timeout": 2.0,
+                "idle_timeout": 15.0,
+                "first_token_timeout": 1800.0,
+                "total_timeout": 3600.0,
+                "max_retries": 0,
+            },
+        ),
+        ({"CODEACT_TOTAL_TIMEOUT": "0"}, {"total_timeout": None, "idle_timeout": 30.0}),
+    ],
+)
+def test_the_model_is_built_with_the_limits_and_timeouts(
+    environ: dict[str, str], expected: dict[str, Any]
+) -> None:
+    from codeact_kernel import providers
+
+    async def build() -> None:
+        settings = resolve_settings(configured(), {"CODEACT_MODEL": "recorder:m", **environ})
+        async with httpx.AsyncClient() as client:
+            providers.create_model(settings, client)
+
+    register("recorder", Recorder)
+    BUILT.clear()
+    try:
+        asyncio.run(build())
+    finally:
+        del providers._registry["recorder"]
+    [config] = BUILT
+    assert {name: getattr(config, name) for name in expected} == expected

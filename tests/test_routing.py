@@ -1,8 +1,10 @@
 """Routing: which cells are natural language for the model, which are code for IPython.
 
 Examples both ways, then properties: generated Python and IPython syntax is never sent
-to the model; generated prose that does not compile always is; nothing ever raises.
-An IPython shell in a subprocess checks the automagic rule against IPython itself.
+to the model; generated prose that does not compile always is, including sentences
+that start with a Python keyword and requests in languages written without spaces;
+nothing ever raises. An IPython shell in a subprocess checks the automagic rule, and
+what compiles, against IPython itself.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ import ast
 import json
 import keyword
 import os
+import re
 import string
 import subprocess
 import sys
 import textwrap
+import unicodedata
+import warnings
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -24,14 +30,20 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from codeact_kernel.routing import Route, route_cell
 
-FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
 def compiles(source: str) -> bool:
-    try:
-        compile(source, "<test>", "exec", FLAGS, dont_inherit=True)
-    except (SyntaxError, ValueError):
-        return False
+    """What IPython compiles: the cell parses, and each top-level statement compiles
+    on its own (`continue` parses but does not compile outside a loop)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            tree = compile(source, "<test>", "exec", ast.PyCF_ONLY_AST | AWAIT, dont_inherit=True)
+            for statement in tree.body:
+                compile(ast.Module([statement], []), "<test>", "exec", AWAIT, dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return False
     return True
 
 
@@ -96,7 +108,85 @@ NATURAL_LANGUAGE = [
     "explain this\ndf.groupby('a').sum()",
     "# Task\nload the data and plot it",
     "\n\n  load the data\n\n",
+    "Thanks\nnow plot it",  # a lone word takes the side of its neighbours
 ]
+
+# Follow-ups that start with a Python keyword: none of them compiles.
+KEYWORD_FOLLOW_UPS = [
+    "try again",
+    "try harder",
+    "try again.",
+    "continue",
+    "continue please",
+    "continue with the plot",
+    "continue from step 3",
+    "break",
+    "return",
+    "else",
+    "is it sorted?",
+    "return the top 5 rows",
+    "return it",
+    "pass the result to the plot",
+    "import the data from sales.csv",
+    "for each region show the total",
+    "for now",
+    "with the same data plot revenue",
+    "with pleasure",
+    "not that one, the other",
+    "del the outliers and replot",
+    "raise the threshold to 10",
+    "break it down by month",
+    "global warming data please",
+    "assert that the totals match",
+    "lambda calculus explained",
+    "lambda calculus",
+    "yield per acre by field",
+    "finally plot it",
+    "finally",
+    "else show nothing",
+    "while you're at it add a title",
+    "if possible sort it",
+    "if possible",
+    "if so, plot",
+    "class imbalance",
+    "except the last one",
+    "nonlocal",
+    "async please",
+    "match the colors",
+    "- continue\n- try again",
+    "try again\nthis time with more bins",
+    "continue\n\nbreak it down by region",
+    "continue?",  # not help: a keyword is no object
+    "try?",
+    # A keyword and one word have nothing else that looks like code.
+    "if ready",
+    "def f",
+    "return x",
+    "import pandas.",
+    "for x, y",
+    "try\nagain",
+    "False\nFalse load",
+]
+
+# Requests in languages written without spaces, none of them a defined name.
+UNSPACED = [
+    "画一个正弦曲线",
+    "加载销售数据并绘制收入",
+    "画一个正弦曲线?",
+    "画一个正弦曲线？",
+    "用matplotlib画正弦曲线",
+    "画3条曲线",
+    "数据",
+    "データを読み込んでグラフを描いて",
+    "ﾃﾞｰﾀを読み込んで",
+    "グラフ",
+    "วาดกราฟรายได้รายเดือน",
+    "画一个正弦曲线\n用红色",
+    "# 任务\n画一个正弦曲线",
+]
+
+# A keyword written the way a sentence starts is a name, but not a defined one.
+CAPITALISED = ["Continue", "Try", "Break", "Continue?", "CONTINUE"]
 
 CODE = [
     "",
@@ -108,10 +198,18 @@ CODE = [
     "await asyncio.sleep(1)",
     "async with session() as s:\n    await s.get(url)",
     "help",  # a single name runs as Python: NameError or the object's repr
-    "continue",
     "thanks",
+    "pass",  # compiles, unlike `continue`
+    "raise",
     "not now",  # compiles
-    "加载销售数据并绘制收入",  # one valid identifier
+    "global warming",
+    "import this",
+    "x = 1\nfrom __future__ import annotations",  # IPython compiles statement by statement
+    "print(y)\nglobal y",
+    "数据 = 1",
+    "数据.mean()",
+    "数据_2024",  # an underscore joins words in code, not in prose
+    "계속",  # Korean puts spaces between words: one word is a name, like `thanks`
     "df",
     "df?",
     "df.a?",
@@ -163,7 +261,12 @@ CODE = [
     "def f():\nreturn 1",
     "for x in items:",
     "for x in items",
-    "if ready",
+    "for x, y in pairs",
+    "if x is None",
+    "while not done",
+    "async def f",
+    "return df.head()",
+    "return 'done'",
     "else:",
     "try:",
     "except ValueError as e:",
@@ -183,10 +286,25 @@ CODE = [
     "@property\ndef f(self)\n    return 1",
     "print('what is this?'",
     "df.groupby('a').sum(",
+    "for x in range(3) print(x)",
+    "if x > 1 print(x)",
+    "x = (1,",
+    "while True print(1)",
+    "def f(x)\n    return x",
+    "if ready\n    go()",
+    "for x in items\n    continue",
+    "while waiting\n    break",
+    "def f\n    return 1",
+    "try\n    f()\nexcept ValueError\n    pass",
+    "if x:\n    y = 1\nelse\n    y = 2",
+    "x = 1\ncontinue",
+    "for 数据 in 列表",
+    "match x + 1",  # a soft keyword where a statement starts is a keyword
+    "x = '`a`' +",  # a backtick in a string is no Markdown
 ]
 
 
-@pytest.mark.parametrize("cell", NATURAL_LANGUAGE)
+@pytest.mark.parametrize("cell", NATURAL_LANGUAGE + KEYWORD_FOLLOW_UPS + UNSPACED + CAPITALISED)
 def test_natural_language(cell: str) -> None:
     assert route_cell(cell) == Route("natural_language", cell)
 
@@ -200,6 +318,44 @@ def test_the_examples_that_do_not_compile_really_do_not() -> None:
     # Keeps the tables honest: these are decided by the heuristics, not by compile().
     for cell in ["x = y z", "def f(:", "print hello world", "what's in df?", "for x in items"]:
         assert not compiles(cell)
+    for cell in KEYWORD_FOLLOW_UPS:
+        assert not compiles(cell), cell
+
+
+# --- names in languages written without spaces ---------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["数据", "数据?", "数据??", "画一个正弦曲线", "データ"])
+def test_a_defined_unspaced_name_is_code(cell: str) -> None:
+    namespace = {"数据": 1, "画一个正弦曲线": print, "データ": [1]}
+    assert route_cell(cell, namespace=namespace) == Route("code", cell)
+    assert route_cell(cell) == Route("natural_language", cell)
+
+
+def test_names_are_looked_up_as_python_reads_them() -> None:
+    # NFKC: half-width katakana name the same variable as full-width ones.
+    assert route_cell("ﾃﾞｰﾀ", namespace={"データ": 1}).kind == "code"
+    assert route_cell("ﾃﾞｰﾀ", namespace={"ﾃﾞｰﾀ": 1}).kind == "natural_language"
+
+
+def test_one_defined_name_makes_the_cell_code() -> None:
+    cell = "数据\n画一个正弦曲线"
+    assert route_cell(cell, namespace={"数据": 1}).kind == "code"
+    assert route_cell(cell).kind == "natural_language"
+
+
+def test_any_container_of_names_is_a_namespace() -> None:
+    assert route_cell("数据", namespace=frozenset({"数据"})).kind == "code"
+
+
+NOT_CONSTANTS = [word for word in keyword.kwlist if word not in ("None", "True", "False")]
+
+
+@pytest.mark.parametrize("word", NOT_CONSTANTS)
+def test_a_capitalised_keyword_is_a_request_unless_defined(word: str) -> None:
+    for cell in (word.capitalize(), word.upper()):
+        assert route_cell(cell) == Route("natural_language", cell)
+        assert route_cell(cell, namespace={cell}) == Route("code", cell)
 
 
 # --- %%codeact ----------------------------------------------------------------------
@@ -342,6 +498,66 @@ def test_automagic_agrees_with_ipython(tmp_path: Path) -> None:
     # The default set is IPython's own (a plain shell's line magics).
     for name in magics:
         assert route_cell(f"{name} the data now", automagic=True).kind == "code", name
+
+
+RUN_ORACLE = """
+import io, json, sys
+from traitlets.config import Config
+from IPython.core.interactiveshell import InteractiveShell
+config = Config()
+config.HistoryManager.enabled = False
+shell = InteractiveShell(config=config)
+shell.automagic = False
+answer, sys.stdout = sys.stdout, io.StringIO()  # tracebacks are not the answer
+out = {}
+for cell in json.load(sys.stdin):
+    result = shell.run_cell(cell, store_history=False, silent=True)
+    before, during = result.error_before_exec, result.error_in_exec
+    out[cell] = [type(e).__name__ if e is not None else None for e in (before, during)]
+json.dump(out, answer)
+"""
+
+
+def run_in_ipython(cells: list[str], tmp_path: Path) -> dict[str, list[str | None]]:
+    """Run each cell in a real InteractiveShell (automagic off, as in this kernel) in a
+    subprocess: the exception raised before execution (compiling), and during it."""
+    env = {**os.environ, "IPYTHONDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_ORACLE],
+        input=json.dumps(cells),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    answer: dict[str, list[str | None]] = json.loads(done.stdout)
+    return answer
+
+
+def test_keyword_follow_ups_are_what_ipython_cannot_compile(tmp_path: Path) -> None:
+    # Each cell IPython compiles is code; each follow-up sent to the model is one
+    # IPython would have refused with a SyntaxError before running anything.
+    runs = ["pass", "raise", "global warming", "y = 1\nprint(y)\nglobal y"]
+    runs += ["x = 1\nfrom __future__ import annotations", "数据 = 2"]
+    # After `数据 = 2` ran in the same shell, `数据` is defined.
+    answers = run_in_ipython([*runs, "数据", *KEYWORD_FOLLOW_UPS], tmp_path)
+    for cell in runs:
+        assert answers[cell][0] is None, (cell, answers[cell])
+        assert route_cell(cell).kind == "code", cell
+    assert answers["数据"] == [None, None]
+    assert route_cell("数据", namespace={"数据": 2}).kind == "code"
+    for cell in KEYWORD_FOLLOW_UPS:
+        # (IPython would read a question as help on its last word: `%pinfo sorted`.)
+        if not cell.endswith("?"):
+            assert answers[cell][0] == "SyntaxError", (cell, answers[cell])
+        assert route_cell(cell).kind == "natural_language", cell
+
+
+def test_requests_by_name_are_what_ipython_cannot_find(tmp_path: Path) -> None:
+    cells = [cell for cell in UNSPACED + CAPITALISED if not cell.endswith("?")]
+    for cell, (before, during) in run_in_ipython(cells, tmp_path).items():
+        assert (before, during) in (("SyntaxError", None), (None, "NameError")), cell
 
 
 # --- properties: code is never sent to the model --------------------------------------
@@ -523,12 +739,92 @@ STATEMENTS = st.deferred(
 )
 
 
+class Placement(ast.NodeTransformer):
+    """Make generated statements valid where they stand, as IPython compiles them:
+    `break`/`continue` only in loops, `return` only in functions, `await` and
+    `async for`/`async with` not in a plain function or a class body, `global` only
+    as a statement of its own (IPython compiles each top-level statement apart; in a
+    block it may follow a use of the name)."""
+
+    def __init__(self) -> None:
+        self.in_loop = False
+        self.scope: Literal["module", "function", "async function", "class"] = "module"
+
+    def _enter(self, node: ast.AST, scope: Any, in_loop: bool) -> ast.AST:
+        saved = self.scope, self.in_loop
+        self.scope, self.in_loop = scope, in_loop
+        try:
+            return self.generic_visit(node)
+        finally:
+            self.scope, self.in_loop = saved
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self._enter(node, "function", False)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return self._enter(node, "async function", False)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        return self._enter(node, "class", False)
+
+    def _loop(self, node: ast.For | ast.AsyncFor | ast.While) -> ast.AST:
+        # The `else:` of a loop is outside it; the generator leaves `orelse` empty.
+        return self._enter(node, self.scope, True)
+
+    def visit_For(self, node: ast.For) -> ast.AST:
+        return self._loop(node)
+
+    def visit_While(self, node: ast.While) -> ast.AST:
+        return self._loop(node)
+
+    def _no_async_here(self) -> bool:
+        return self.scope in ("function", "class")
+
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.AST:
+        if self._no_async_here():
+            return self._loop(ast.For(node.target, node.iter, node.body, node.orelse))
+        return self._loop(node)
+
+    def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.AST:
+        if self._no_async_here():
+            return self.generic_visit(ast.With(node.items, node.body))
+        return self.generic_visit(node)
+
+    def visit_Await(self, node: ast.Await) -> ast.AST:
+        if self._no_async_here():
+            return self.visit(node.value)
+        return self.generic_visit(node)
+
+    def visit_Break(self, node: ast.Break) -> ast.AST:
+        return node if self.in_loop else ast.Pass()
+
+    def visit_Continue(self, node: ast.Continue) -> ast.AST:
+        return node if self.in_loop else ast.Pass()
+
+    def visit_Return(self, node: ast.Return) -> ast.AST:
+        if self.scope in ("function", "async function"):
+            return self.generic_visit(node)
+        return ast.Pass()
+
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        node.body = [s if isinstance(s, ast.Global) else self.visit(s) for s in node.body]
+        return node
+
+    def visit_Global(self, node: ast.Global) -> ast.AST:
+        return ast.Pass()  # only reached inside a block
+
+
 def unparse(statements: list[ast.stmt]) -> str:
-    module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
-    return ast.unparse(module)
+    module = ast.Module(body=statements, type_ignores=[])
+    return ast.unparse(ast.fix_missing_locations(Placement().visit(module)))
 
 
 PYTHON = STATEMENTS.map(unparse)
+
+
+def one_line(statement: ast.stmt) -> str:
+    return unparse([statement]).splitlines()[0]
+
 
 # Arguments of magics and shell commands: anything on one line. (`?` is left out: an
 # IPython line ending in `?` is a help request, tested on its own.)
@@ -561,12 +857,54 @@ COMMENT = st.builds(lambda t: "# " + t, ARGUMENTS)
 CELL_MAGIC = st.builds(lambda n, a, body: f"%%{n} {a}\n{body}", IDENTIFIER, ARGUMENTS, st.text())
 
 
+class Everything:
+    """The namespace of a session in which the generated code's names are defined."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+EVERYTHING = Everything()
+
+
+def only_bare_names(source: str) -> bool:
+    """True if every statement is a bare name: the one kind of valid cell that is
+    natural language when the name is not defined (`画一个正弦曲线`)."""
+    tree = ast.parse(source)
+    return all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Name) for s in tree.body)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(PYTHON)
+@example("for x in y:\n    continue")
+@example("def f():\n    return 1")
 def test_generated_python_is_code(source: str) -> None:
-    assert compiles(source)
-    assert route_cell(source) == Route("code", source)
-    assert route_cell(source, automagic=True).kind == "code"
+    assert compiles(source), "the generator made something that does not compile"
+    assert route_cell(source, namespace=EVERYTHING) == Route("code", source)
+    assert route_cell(source, automagic=True, namespace=EVERYTHING).kind == "code"
+    if not only_bare_names(source):
+        assert route_cell(source) == Route("code", source)
+
+
+# The code samples of this file that compile (IPython's own syntax aside).
+COMPILING_SAMPLES = sorted(
+    {cell for cell in CODE + NATURAL_LANGUAGE + KEYWORD_FOLLOW_UPS if compiles(cell)}
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(PYTHON, st.sampled_from(COMPILING_SAMPLES)), min_size=1, max_size=4))
+def test_compiling_samples_and_generated_python_together_are_code(chunks: list[str]) -> None:
+    cell = "\n".join(chunks)
+    assume(compiles(cell))
+    assert route_cell(cell, namespace=EVERYTHING) == Route("code", cell)
+    if not only_bare_names(cell):
+        assert route_cell(cell).kind == "code"
+
+
+@pytest.mark.parametrize("cell", COMPILING_SAMPLES)
+def test_every_compiling_sample_is_code(cell: str) -> None:
+    assert route_cell(cell, namespace=EVERYTHING) == Route("code", cell)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -577,8 +915,8 @@ def test_generated_python_is_code(source: str) -> None:
 def test_generated_ipython_is_code(chunks: list[str]) -> None:
     cell = "\n".join(chunks)
     assert ipython_compiles(cell), "the generator made something IPython rejects"
-    assert route_cell(cell).kind == "code"
-    assert route_cell(cell, automagic=True).kind == "code"
+    assert route_cell(cell, namespace=EVERYTHING).kind == "code"
+    assert route_cell(cell, automagic=True, namespace=EVERYTHING).kind == "code"
 
 
 @settings(max_examples=300, deadline=None)
@@ -593,6 +931,7 @@ def test_broken_python_stays_code(source: str, typo: str, data: st.DataObject) -
     cell = "\n".join(lines)
     assume(not ipython_compiles(cell))
     assert route_cell(cell).kind == "code"
+    assert route_cell(cell, namespace=EVERYTHING).kind == "code"
 
 
 @settings(deadline=None)
@@ -604,6 +943,16 @@ def test_cell_magics_are_code(cell: str) -> None:
 
 @given(NAMES)
 def test_single_names_are_code(name: str) -> None:
+    # Defined, any name is code; undefined, only names in a script written without
+    # spaces are not (they are whole sentences: see the properties below). Python
+    # stores a name in its NFKC form: `ŉ = 1` defines `ʼn`.
+    namespace = {unicodedata.normalize("NFKC", name)}
+    assert route_cell(name, namespace=namespace).kind == "code"
+    assert route_cell(name + "?", namespace=namespace).kind == "code"
+
+
+@given(IDENTIFIER)
+def test_undefined_ascii_names_are_code(name: str) -> None:
     assert route_cell(name).kind == "code"
     assert route_cell(name + "?").kind == "code"
 
@@ -688,6 +1037,132 @@ def test_prose_under_codeact_is_the_request(request: str, automagic: bool) -> No
     assert route_cell("%%codeact\n" + request, automagic=automagic) == Route(
         "natural_language", request
     )
+
+
+# --- properties: a sentence that starts with a keyword is prose ------------------------
+
+# Every keyword and soft keyword (`_` aside), as the first word of a follow-up.
+ALL_KEYWORDS = sorted(set(keyword.kwlist + keyword.softkwlist) - {"_"})
+
+
+@st.composite
+def keyword_sentence(draw: st.DrawFn) -> str:
+    """A keyword, then ordinary words (some followed by a comma), then perhaps an end."""
+    first = draw(st.sampled_from(ALL_KEYWORDS))
+    words = draw(st.lists(st.sampled_from(ORDINARY), max_size=6))
+    commas = draw(st.lists(st.booleans(), min_size=len(words), max_size=len(words)))
+    words = [
+        w + "," if comma and i < len(words) - 1 else w
+        for i, (w, comma) in enumerate(zip(words, commas, strict=True))
+    ]
+    end = draw(st.sampled_from(["", "", ".", "!", "?", "...", " please", " again"]))
+    if not words and end == "?" and (first[0].isupper() or keyword.issoftkeyword(first)):
+        end = ""  # `None?` and `match?` are help on a name, like `df?`
+    return " ".join([first, *words]) + end
+
+
+@settings(max_examples=600, deadline=None)
+@given(keyword_sentence(), st.booleans())
+@example("try again", False)
+@example("continue", False)
+@example("for example", False)
+@example("return it", False)
+@example("lambda calculus", False)
+@example("if so, plot", False)
+def test_sentences_that_start_with_a_keyword_are_prose(cell: str, automagic: bool) -> None:
+    assume(not compiles(cell))
+    assert route_cell(cell, automagic=automagic) == Route("natural_language", cell)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(keyword_sentence(), min_size=2, max_size=4).map("\n".join))
+def test_follow_ups_of_several_lines_are_prose(cell: str) -> None:
+    assume(not compiles(cell))
+    assert route_cell(cell).kind == "natural_language"
+
+
+# Keywords that open a statement (`not`, `None`… open expressions, or English).
+STATEMENT_KEYWORDS = [
+    word
+    for word in ALL_KEYWORDS
+    if word not in ("and", "as", "in", "is", "not", "or") and not word[0].isupper()
+]
+
+
+STRING_LITERAL = re.compile(r"[rRbBuUfF]*(?:'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")")
+# (Not `/` or `-`, which prose has too: "and/or", "e-mail".)
+CODE_LIKE = re.compile(r"=|[\w)\]]\(|[\[{+*%<>|^&~@]")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(STATEMENT_KEYWORDS), st.deferred(lambda: SIMPLE_STATEMENTS.map(one_line)))
+@example("assert", "A: ['`', '`']")
+def test_a_keyword_before_code_is_not_prose(word: str, line: str) -> None:
+    # The other direction: what follows the keyword is code-like syntax (outside its
+    # strings: an assignment, a call, a subscript, a display, an operator), so
+    # IPython answers with its SyntaxError.
+    assume(CODE_LIKE.search(STRING_LITERAL.sub("", line)))
+    cell = f"{word} {line}"
+    assume(not ipython_compiles(cell))
+    assert route_cell(cell, namespace=EVERYTHING).kind == "code"
+
+
+# --- properties: languages written without spaces ---------------------------------------
+
+# Letters of Han, kana (full and half width), Thai; digits; a few Latin words that
+# such requests quote; the scripts' own punctuation.
+UNSPACED_LETTERS = st.one_of(
+    st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+    st.characters(min_codepoint=0x3041, max_codepoint=0x3096),
+    st.characters(min_codepoint=0x30A1, max_codepoint=0x30FC),
+    st.characters(min_codepoint=0xFF66, max_codepoint=0xFF9F),
+    st.characters(min_codepoint=0x0E01, max_codepoint=0x0E4E, categories=["Lo", "Mn"]),
+)
+UNSPACED_CHUNK = st.one_of(
+    st.text(UNSPACED_LETTERS, min_size=1, max_size=6),
+    st.sampled_from(["matplotlib", "pandas", "csv", "df", "sin", "3", "10", "2024"]),
+    st.sampled_from(["、", "。", "！", "？", "「", "」", "ー", "々"]),
+)
+UNSPACED_SENTENCE = (
+    st.lists(UNSPACED_CHUNK, min_size=1, max_size=6)
+    .map("".join)
+    .filter(
+        lambda text: any(
+            unicodedata.name(c, "").startswith(
+                ("CJK", "HIRAGANA", "KATAKANA", "HALFWIDTH KATAKANA", "THAI")
+            )
+            and c.isalpha()
+            for c in text
+        )
+    )
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(UNSPACED_SENTENCE, st.sampled_from(["", "?", "??", "。", "？"]), st.booleans())
+@example("画一个正弦曲线", "", False)
+@example("用matplotlib画图", "?", False)
+def test_unspaced_requests_are_prose_when_not_defined(text: str, end: str, automagic: bool) -> None:
+    cell = text + end
+    namespace = {"数据": 1, "df": 2}  # other names do not matter
+    assert route_cell(cell, automagic=automagic, namespace=namespace) == Route(
+        "natural_language", cell
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(UNSPACED_SENTENCE, st.sampled_from(["", "?", "??"]))
+def test_unspaced_names_are_code_when_defined(text: str, end: str) -> None:
+    assume(text.isidentifier())
+    cell = text + end
+    namespace = {unicodedata.normalize("NFKC", text): 1}
+    assert route_cell(cell, namespace=namespace) == Route("code", cell)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(UNSPACED_SENTENCE, min_size=2, max_size=4).map("\n".join))
+def test_unspaced_requests_of_several_lines_are_prose(cell: str) -> None:
+    assert route_cell(cell).kind == "natural_language"
 
 
 # --- never raises ----------------------------------------------------------------------

@@ -54,12 +54,51 @@ def test_provider_variables_are_left_to_the_providers() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "variable", "value", "expected"),
+    [
+        ("max_tokens", "CODEACT_MAX_TOKENS", "1024", 1024),
+        ("max_tokens", "CODEACT_MAX_TOKENS", "0", 0),
+        ("connect_timeout", "CODEACT_CONNECT_TIMEOUT", "2.5", 2.5),
+        ("idle_timeout", "CODEACT_IDLE_TIMEOUT", "45", 45.0),
+        ("first_token_timeout", "CODEACT_FIRST_TOKEN_TIMEOUT", "1200", 1200.0),
+        ("total_timeout", "CODEACT_TOTAL_TIMEOUT", "900", 900.0),
+        ("request_retries", "CODEACT_REQUEST_RETRIES", "0", 0),
+    ],
+)
+def test_limits_and_timeouts_come_from_the_environment(
+    name: str, variable: str, value: str, expected: float
+) -> None:
+    settings = resolve(configured(**{name: 7}), {variable: value})
+    assert getattr(settings, name) == expected and settings.sources[name] == "environment"
+    assert getattr(resolve(configured(**{name: 7}), {}), name) == 7
+    assert getattr(resolve(configured(), {variable: value}, {name: 3}), name) == 3
+
+
+def test_limit_and_timeout_defaults() -> None:
+    settings = resolve(configured(), {})
+    assert (settings.max_tokens, settings.request_retries) == (4096, 2)
+    timeouts = (
+        settings.connect_timeout,
+        settings.idle_timeout,
+        settings.first_token_timeout,
+        settings.total_timeout,
+    )
+    assert timeouts == (5.0, 30.0, 600.0, 0.0)
+    assert all(settings.sources[name] == "default" for name in ("max_tokens", "idle_timeout"))
+
+
+@pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
         ("CODEACT_APPROVAL", "never", "approval must be auto or ask"),
-        ("CODEACT_MAX_STEPS", "1e3", "max_steps needs a int"),
+        ("CODEACT_MAX_STEPS", "1e3", "max_steps needs a whole number, not '1e3'"),
         ("CODEACT_MAX_STEPS", "0", "max_steps must be at least 1"),
         ("CODEACT_STEP_TIMEOUT", "-1", "cannot be negative"),
+        ("CODEACT_MAX_TOKENS", "-1", "max_tokens cannot be negative"),
+        ("CODEACT_MAX_TOKENS", "4k", "max_tokens needs a whole number"),
+        ("CODEACT_IDLE_TIMEOUT", "soon", "idle_timeout needs a number, not 'soon'"),
+        ("CODEACT_TOTAL_TIMEOUT", "inf", "total_timeout needs a finite number"),
+        ("CODEACT_CONNECT_TIMEOUT", "nan", "connect_timeout needs a finite number"),
     ],
 )
 def test_bad_values_say_what_is_wrong(variable: str, value: str, message: str) -> None:

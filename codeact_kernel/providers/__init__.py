@@ -106,8 +106,10 @@ def create_model(settings: Settings, client: httpx.AsyncClient) -> Model:
         api_key_source=settings.api_key_source or None,
         connect_timeout=settings.connect_timeout,
         idle_timeout=settings.idle_timeout,
+        first_token_timeout=settings.first_token_timeout,
         total_timeout=settings.total_timeout or None,
         max_retries=settings.request_retries,
+        max_tokens=settings.max_tokens or None,
     )
     return providers()[provider](config, client)
 

@@ -11,25 +11,21 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .base import Message, Notice, StreamItem, TextDelta, Usage
+from .base import Message, Notice, StreamItem, TextDelta, Truncated, Usage
 from .http import malformed, parse_url, payload_error
 from .http_model import HttpModel, model_ids
 from .images import media_type
-from .retry import RetryPolicy
 from .sse import sse_stream
 from .usage import estimated_usage, token_count
 
-if TYPE_CHECKING:
-    import httpx
-
-    from .base import ProviderConfig
-
 API_VERSION = "2023-06-01"
-# The Messages API requires a cap on the answer. Code actions are short, and every
-# Claude model accepts 4096 output tokens.
+# The Messages API requires a cap on the answer, even when the settings ask for none.
+# Code actions are short, and every Claude model accepts 4096 output tokens.
 DEFAULT_MAX_TOKENS = 4096
+# Stop reasons of an answer that ended at a limit, not where the model chose.
+_CUT = ("max_tokens", "model_context_window_exceeded")
 
 
 class AnthropicProvider(HttpModel):
@@ -43,17 +39,11 @@ class AnthropicProvider(HttpModel):
     vendor_host = "api.anthropic.com"
     vendor_label = "Anthropic"
     key_help = " from https://console.anthropic.com/."
+    base_url_hint = " (the API root, such as https://api.anthropic.com)"
 
-    def __init__(
-        self,
-        config: ProviderConfig,
-        client: httpx.AsyncClient,
-        *,
-        retry: RetryPolicy | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-    ) -> None:
-        super().__init__(config, client, retry=retry)
-        self._max_tokens = max_tokens
+    @property
+    def _max_tokens(self) -> int:
+        return self._config.max_tokens or DEFAULT_MAX_TOKENS
 
     @staticmethod
     def _api_root(url: str) -> str:
@@ -88,17 +78,19 @@ class AnthropicProvider(HttpModel):
         answer: list[str] = []
         input_tokens: int | None = None
         output_tokens: int | None = None
-        finished = False
-        events = sse_stream(self._client, request, self._endpoint, self._retry)
+        finished = cut = False
+        events = sse_stream(
+            self._client, request, self._endpoint, self._retry, shown=lambda: bool(answer)
+        )
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, Notice):
                     yield event
                     continue
-                payload = self._parse(event.data)
+                payload = self._parse(event.data, shown=bool(answer))
                 kind = payload.get("type") or event.event
                 if "error" in (kind, event.event):
-                    raise payload_error(payload, self._endpoint)
+                    raise payload_error(payload, self._endpoint, shown=bool(answer))
                 if kind == "message_start":
                     usage = _dict(_dict(payload.get("message")).get("usage"))
                     input_tokens = _input_tokens(usage)
@@ -110,6 +102,7 @@ class AnthropicProvider(HttpModel):
                         answer.append(piece)
                         yield TextDelta(piece)
                 elif kind == "message_delta":
+                    cut = _dict(payload.get("delta")).get("stop_reason") in _CUT
                     # Counts here are cumulative; input only appears in newer API versions.
                     usage = _dict(payload.get("usage"))
                     if (output := token_count(usage.get("output_tokens"))) is not None:
@@ -118,19 +111,21 @@ class AnthropicProvider(HttpModel):
                         input_tokens = prompt
                 elif kind == "message_stop":
                     finished = True
-        text = self._answer(finished, answer)
+        text = self._answer(finished, answer, cut=cut)
+        if cut:
+            yield Truncated(self._max_tokens)
         if input_tokens is None or output_tokens is None:
             yield estimated_usage(messages, text)
         else:
             yield Usage(input_tokens, output_tokens)
 
-    def _parse(self, data: str) -> dict[str, Any]:
+    def _parse(self, data: str, *, shown: bool) -> dict[str, Any]:
         try:
             payload = json.loads(data)
         except ValueError:
-            raise malformed(self._endpoint, f"not JSON: {data!r}") from None
+            raise malformed(self._endpoint, f"not JSON: {data!r}", shown=shown) from None
         if not isinstance(payload, dict):
-            raise malformed(self._endpoint, f"not a JSON object: {data!r}")
+            raise malformed(self._endpoint, f"not a JSON object: {data!r}", shown=shown)
         return payload
 
     def _headers(self) -> dict[str, str]:

@@ -50,6 +50,7 @@ class Truncated:
     Yielded after the last `TextDelta` and before the `Usage`.
     """
 
+    #: The output limit that was asked for (`max_tokens`), None when none was sent.
     limit: int | None = None
 
 
@@ -58,20 +59,25 @@ StreamItem = TextDelta | Usage | Notice | Truncated
 
 @dataclass(frozen=True)
 class ProviderConfig:
-    """What a provider needs to reach its endpoint.
+    """What a provider needs to reach its endpoint, and how long an answer may be.
 
     `api_key` is deliberately left out of `repr` so that it cannot leak into logs
-    or tracebacks that print the config.
+    or tracebacks that print the config. The defaults are the settings' defaults;
+    timeouts are in seconds, 0 (or None) meaning no limit. How the timeouts work
+    together is told in `providers/http.py`.
     """
 
     model: str
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     api_key_source: str | None = None
-    connect_timeout: float = 10.0
-    idle_timeout: float = 120.0
+    connect_timeout: float = 5.0
+    idle_timeout: float = 30.0
+    first_token_timeout: float = 600.0
     total_timeout: float | None = None
     max_retries: int = 2
+    #: The longest answer to ask for, in tokens; None asks for no limit.
+    max_tokens: int | None = 4096
 
 
 @runtime_checkable

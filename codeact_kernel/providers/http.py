@@ -1,18 +1,40 @@
 """The HTTP side every provider shares: timeouts, retries and turning failures into errors.
 
 A provider builds its request and parses its own stream format; `stream_body` sends
-the request (retrying while nothing has streamed yet), then yields the body's bytes
-under the idle and total timeouts. Every failure leaves here as a `ProviderError`
-whose message says what happened and what to check. The API key never does: it is
-scrubbed from anything a server echoes back, and never formatted into a message.
+the request (retrying while nothing has streamed yet), checks that the reply is the
+stream the provider reads, then yields the body's bytes. Every failure leaves here as
+a `ProviderError` whose message says what happened and what to check. The API key
+never does: it is scrubbed from anything a server echoes back, and never formatted
+into a message.
+
+Timeouts. A server that never answers should be reported within a minute, and one
+that is merely slow to start should still be served: Ollama sends nothing, not even
+headers, until it has loaded the model and read the whole prompt, which on a CPU can
+take minutes. Silence alone cannot tell the two apart, so:
+
+- `connect_timeout` bounds each attempt to connect; failed connections are retried
+  (`max_retries` times, with backoff).
+- A request the server has received is not sent again for being slow: a stuck server
+  would only keep silent again, and a busy one would start its work over.
+- After `idle_timeout` without the answer starting, the server is asked for its model
+  list, and given `connect_timeout` to answer. One that answers is busy: it gets until
+  `first_token_timeout` after the request was sent, and the user is told. One that
+  does not is reported as stuck.
+- Once the answer streams, `idle_timeout` of silence ends the call.
+- `total_timeout` bounds the whole call, retries included.
+
+With the defaults (connect 5 s, idle 30 s, 2 retries, backoff 0.5 s then 1 s) a server
+that never answers is reported after at most 2 × 5 + 1.5 + 30 + 5 = 46.5 s: two
+connections that time out, the backoff, then a third that connects, stays silent and
+fails the check.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +54,15 @@ from ..errors import (
 )
 from ..secrets import mask
 from .base import Notice, ProviderConfig
+from .excerpts import (
+    MESSAGE_LIMIT,
+    clip,
+    error_code,
+    error_message,
+    excerpt,
+    is_web_page,
+    json_body,
+)
 from .retry import RetryPolicy, is_retryable, retry_after
 
 _CONTEXT_WORDS = re.compile(
@@ -39,7 +70,10 @@ _CONTEXT_WORDS = re.compile(
     r"|input length exceeds|exceeds the (available |maximum )?context",
     re.IGNORECASE,
 )
-_MESSAGE_LIMIT = 500
+# Enough of a body that is not the stream asked for to quote the gist of it.
+_BODY_LIMIT = 32_768
+# How much of a reply may be read to recognise the stream in its first line.
+_SNIFF_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -52,6 +86,8 @@ class Endpoint:
     key_variables: tuple[str, ...] = ()
     unreachable_hint: str = "Check that the server is running and the base URL is right."
     missing_model_hint: str = ""
+    #: What the base URL should look like, as " (…)" after "Check the base URL".
+    base_url_hint: str = ""
     list_models: Callable[[], Awaitable[list[str]]] | None = field(default=None, repr=False)
 
     @property
@@ -70,10 +106,29 @@ class Endpoint:
         return mask(text, [self.config.api_key] if self.config.api_key else [])
 
     def timeout(self) -> httpx.Timeout:
-        """httpx's per-request timeouts; 0 in the settings means no limit."""
+        """httpx's timeouts for a plain request (a listing); 0 in the settings means no limit."""
         connect = self.config.connect_timeout or None
         idle = self.config.idle_timeout or None
         return httpx.Timeout(connect=connect, read=idle, write=idle, pool=connect)
+
+    def stream_timeout(self) -> httpx.Timeout:
+        """httpx's timeouts for a streamed answer, whose reads `stream_body` times itself:
+        the wait for the answer to start is not silence mid-answer."""
+        connect = self.config.connect_timeout or None
+        idle = self.config.idle_timeout or None
+        return httpx.Timeout(connect=connect, read=None, write=idle, pool=connect)
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """The stream a provider reads, as `stream_body` recognises it in the reply."""
+
+    #: "an event stream (text/event-stream)", for "answered … instead of <description>".
+    description: str
+    media_types: tuple[str, ...]
+    #: Whether a reply whose first line (stripped) is this looks like the stream; the
+    #: flag says whether its content type was one of `media_types`.
+    recognise: Callable[[str, bool], bool]
 
 
 def parse_url(url: str) -> httpx.URL:
@@ -111,48 +166,61 @@ async def stream_body(
     request: httpx.Request,
     endpoint: Endpoint,
     policy: RetryPolicy,
+    *,
+    expect: StreamFormat,
+    shown: Callable[[], bool],
 ) -> AsyncGenerator[Notice | bytes, None]:
-    """Send `request` and yield its body's bytes, or a `Notice` before each retry."""
-    loop = asyncio.get_running_loop()
-    total = endpoint.config.total_timeout or None
-    deadline = loop.time() + total if total else None
+    """Send `request` and yield its body's bytes, or a `Notice` (a retry, a slow start).
+
+    `expect` is the stream the caller reads: any other reply is an error that says what
+    came instead. `shown` tells whether any of the answer has reached the user yet, so
+    that an error says "the answer above is incomplete" only when there is one.
+    """
+    clock = _Clock.start(endpoint.config.total_timeout)
     attempt = 0
     while True:
+        start = _Start(endpoint, clock)
+        opening = asyncio.ensure_future(_open(client, request))
         try:
-            response = await _within(client.send(request, stream=True), None, deadline)
-        except (httpx.TransportError, asyncio.TimeoutError) as exc:
-            error = _transport_error(exc, endpoint, deadline, started=False)
+            while not await start.wait(opening):
+                yield start.notice()
+        except BaseException:
+            await _abandon(opening)
+            raise
+        try:
+            opened = opening.result()
+        except httpx.TransportError as exc:
+            error = _transport_error(exc, endpoint, clock, streaming=False, shown=False)
             headers = None
-            # Past the total deadline another try cannot help.
-            retryable = isinstance(exc, httpx.TransportError)
         else:
-            if response.is_success:
+            if opened.response.is_success:
                 break
-            error = await _status_error(response, endpoint)
-            headers = response.headers
-            retryable = is_retryable(response.status_code)
+            error = await _status_error(opened.response, endpoint, clock)
+            headers = opened.response.headers
+            if not is_retryable(opened.response.status_code):
+                raise error
         delay = policy.delay(attempt, headers) if attempt < endpoint.config.max_retries else None
-        if not retryable or delay is None:
-            raise error
-        if deadline is not None and loop.time() + delay >= deadline:
+        if delay is None or not clock.allows(delay):
             raise error
         attempt += 1
         yield Notice(f"{_why(error)}, retrying in {_seconds(delay)} s")
         await policy.sleep(delay)
 
+    response = opened.response
     try:
-        _reject_web_page(response, endpoint)
-        chunks = response.aiter_bytes()
+        head = await _recognised(opened, endpoint, expect, clock)
+        if head:
+            yield head
         idle = endpoint.config.idle_timeout or None
         while True:
             try:
-                chunk = await _within(anext(chunks), idle, deadline)
+                chunk = await clock.within(anext(opened.chunks), idle)
             except StopAsyncIteration:
                 return
             if chunk:
                 yield chunk
     except (httpx.RequestError, asyncio.TimeoutError) as exc:
-        raise _transport_error(exc, endpoint, deadline, started=True) from exc
+        raise _transport_error(exc, endpoint, clock, streaming=True, shown=shown()) from exc
     finally:
         await response.aclose()
 
@@ -164,39 +232,51 @@ async def get_json(
     try:
         response = await client.get(url, headers=headers, timeout=endpoint.timeout())
     except httpx.TransportError as exc:
-        raise _transport_error(exc, endpoint, None, started=False) from exc
+        raise _transport_error(exc, endpoint, _Clock(None), streaming=False, shown=False) from exc
     if not response.is_success:
-        raise await _status_error(response, endpoint, check_models=False)
-    try:
-        return response.json()
-    except ValueError:
+        raise await _status_error(response, endpoint, _Clock(None), check_models=False)
+    payload = json_body(response.content)
+    if payload is None:
+        said = endpoint.redact(excerpt(response.content, _media_type(response)))
+        quoted = f': "{said}"' if said else ""
         raise ServerError(
-            f"{endpoint.subject} answered {url} with something that is not JSON.",
+            f"{endpoint.subject} answered {url} with {_media_type(response) or 'a body'} that "
+            f"is not JSON{quoted}. Check the base URL{endpoint.base_url_hint}.",
             status=response.status_code,
-        ) from None
+        )
+    return payload
 
 
-def payload_error(payload: Any, endpoint: Endpoint) -> ProviderError:
+def payload_error(payload: Any, endpoint: Endpoint, *, shown: bool) -> ProviderError:
     """The error for an error object the server sent inside a stream that had started."""
-    message = endpoint.redact(error_message(payload) or "no message")
+    message = endpoint.redact(clip(error_message(payload) or "no message", MESSAGE_LIMIT))
     if is_context_error(message, error_code(payload)):
         return ContextTooLong(_context_message(endpoint, message))
+    if shown:
+        return StreamError(
+            f"{endpoint.subject} reported an error mid-answer: {message.rstrip('.')}. "
+            "The answer above is incomplete."
+        )
     return StreamError(
-        f"{endpoint.subject} reported an error mid-answer: {message}. "
-        "The answer above is incomplete."
+        f"{endpoint.subject} reported an error before answering: {message.rstrip('.')}."
     )
 
 
-def malformed(endpoint: Endpoint, what: str) -> StreamError:
+def malformed(endpoint: Endpoint, what: str, *, shown: bool) -> StreamError:
     """The error for a stream we cannot parse."""
     return StreamError(
-        f"{endpoint.subject} sent a malformed stream ({endpoint.redact(what)[:200]}). "
-        "The answer above is incomplete."
+        f"{endpoint.subject} sent a malformed stream ({endpoint.redact(what)[:200]})."
+        + _incomplete(shown)
     )
 
 
-def truncated(endpoint: Endpoint) -> StreamError:
+def truncated(endpoint: Endpoint, *, shown: bool) -> StreamError:
     """The error for a stream that ended before the server said it was done."""
+    if not shown:
+        return StreamError(
+            f"The stream from {endpoint.where} ended before any answer arrived "
+            "(the connection was closed early)."
+        )
     return StreamError(
         f"The stream from {endpoint.where} ended before the answer was complete "
         "(the connection was closed early). The answer above is incomplete."
@@ -208,29 +288,14 @@ def empty_answer(endpoint: Endpoint) -> StreamError:
     return StreamError(f"{endpoint.subject} sent an empty answer for {endpoint.config.model!r}.")
 
 
-def error_message(payload: Any) -> str:
-    """The human part of an error body in the shapes OpenAI, Anthropic, Ollama and others use."""
-    if isinstance(payload, str):
-        return payload
-    if not isinstance(payload, dict):
-        return ""
-    error = payload.get("error")
-    if isinstance(error, str):
-        return error
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("type") or json.dumps(error))
-    for key in ("message", "detail"):
-        if isinstance(payload.get(key), str):
-            return str(payload[key])
-    return ""
-
-
-def error_code(payload: Any) -> str:
-    """The machine part of an error body (`code` or `type`), if any."""
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("code") or error.get("type") or "")
-    return ""
+def limit_before_text(endpoint: Endpoint, limit: int | None) -> StreamError:
+    """The error for an answer that hit the output limit before any of its text."""
+    reached = f"the output limit ({limit} tokens, max_tokens)" if limit else "its output limit"
+    return StreamError(
+        f"{endpoint.subject} reached {reached} before writing any answer for "
+        f"{endpoint.config.model!r}; reasoning models spend it on their hidden reasoning too. "
+        "Raise max_tokens (CODEACT_MAX_TOKENS)."
+    )
 
 
 def is_context_error(message: str, code: str = "") -> bool:
@@ -238,45 +303,302 @@ def is_context_error(message: str, code: str = "") -> bool:
     return code == "context_length_exceeded" or bool(_CONTEXT_WORDS.search(message))
 
 
-async def _within(awaitable: Awaitable[Any], idle: float | None, deadline: float | None) -> Any:
-    """Await with the tighter of the idle limit and what is left of the total."""
-    limits = [idle] if idle is not None else []
-    if deadline is not None:
-        limits.append(max(0.0, deadline - asyncio.get_running_loop().time()))
-    if not limits:
-        return await awaitable
-    return await asyncio.wait_for(awaitable, min(limits))
+# --- the wait for the answer to start --------------------------------------------------
+
+
+@dataclass
+class _Opened:
+    """A reply whose headers have come, with the first bytes of a successful one's body."""
+
+    response: httpx.Response
+    chunks: AsyncIterator[bytes]
+    #: Empty when the body ended before any byte, or was not read (an error status).
+    first: bytes
+
+
+async def _open(client: httpx.AsyncClient, request: httpx.Request) -> _Opened:
+    """Send `request`; for a success, wait for the body's first bytes (the answer's start)."""
+    response = await client.send(request, stream=True)
+    chunks = response.aiter_bytes()
+    first = b""
+    if response.is_success:
+        try:
+            while not first:
+                first = await anext(chunks)
+        except StopAsyncIteration:
+            pass
+        except BaseException:
+            await response.aclose()
+            raise
+    return _Opened(response, chunks, first)
+
+
+async def _abandon(task: asyncio.Future[_Opened]) -> None:
+    """Give up on an `_open`: stop it (it closes what it opened), or close what it got."""
+    if not task.done():
+        task.cancel()
+        task.add_done_callback(_outcome_ignored)
+    elif not task.cancelled() and task.exception() is None:
+        await task.result().response.aclose()
+
+
+def _outcome_ignored(task: asyncio.Future[Any]) -> None:
+    # Retrieved, so that asyncio does not log an exception nobody wants any more.
+    if not task.cancelled():
+        task.exception()
+
+
+@dataclass
+class _Clock:
+    """The time of one model call: `total_timeout` runs from its first try to its last byte."""
+
+    deadline: float | None
+
+    @classmethod
+    def start(cls, total: float | None) -> _Clock:
+        return cls(_now() + total if total else None)
+
+    def expired(self) -> bool:
+        return self.deadline is not None and _now() >= self.deadline - 0.01
+
+    def allows(self, delay: float) -> bool:
+        """Whether waiting `delay` seconds leaves time to try again."""
+        return self.deadline is None or _now() + delay < self.deadline
+
+    def left(self, until: float | None = None) -> float | None:
+        """Seconds to `until` or to the deadline, whichever comes first; None: no limit."""
+        ends = [end for end in (until, self.deadline) if end is not None]
+        return max(0.0, min(ends) - _now()) if ends else None
+
+    async def within(self, awaitable: Awaitable[Any], limit: float | None) -> Any:
+        """Await with the tighter of `limit` and what is left of the total."""
+        until = _now() + limit if limit is not None else None
+        left = self.left(until)
+        if left is None:
+            return await awaitable
+        return await asyncio.wait_for(awaitable, left)
+
+
+class _Start:
+    """The wait for an answer to start: silence, a check that the server is up, patience."""
+
+    def __init__(self, endpoint: Endpoint, clock: _Clock) -> None:
+        self._endpoint = endpoint
+        self._clock = clock
+        self._sent = _now()
+        self._checked = False
+
+    async def wait(self, task: asyncio.Future[Any]) -> bool:
+        """True once `task` is done; False when the server, silent so far, turned out to be
+        up (worth a notice, then wait again). Raises `ProviderTimeout` when waiting is over."""
+        config = self._endpoint.config
+        idle = config.idle_timeout or None
+        first = config.first_token_timeout or None
+        if not self._checked and idle is not None and (first is None or idle < first):
+            if await self._until(task, self._sent + idle):
+                return True
+            alive = await self._alive()
+            if task.done():
+                return True
+            if self._clock.expired():
+                raise _total_error(self._endpoint, shown=False)
+            if not alive:
+                raise self._stuck()
+            self._checked = True
+            return False
+        if await self._until(task, None if first is None else self._sent + first):
+            return True
+        up = " is up but" if self._checked else ""
+        raise ProviderTimeout(
+            f"{self._endpoint.subject}{up} had not started to answer after "
+            f"{_seconds(first or 0)} s (first_token_timeout). Loading a model or reading a long "
+            "prompt on a CPU can take that long: raise first_token_timeout "
+            "(CODEACT_FIRST_TOKEN_TIMEOUT), or lower context_tokens for shorter prompts."
+        )
+
+    def notice(self) -> Notice:
+        config = self._endpoint.config
+        first = config.first_token_timeout
+        patience = f" up to {_seconds(first)} s in all" if first else ""
+        return Notice(
+            f"no answer after {_seconds(config.idle_timeout)} s, but the server is up "
+            f"(loading the model or reading the prompt?); waiting{patience}"
+        )
+
+    async def _until(self, task: asyncio.Future[Any], until: float | None) -> bool:
+        """Whether `task` finished by `until`; raises at the total deadline."""
+        done, _ = await asyncio.wait({task}, timeout=self._clock.left(until))
+        if done:
+            return True
+        if self._clock.expired():
+            raise _total_error(self._endpoint, shown=False)
+        return False
+
+    async def _alive(self) -> bool:
+        """Whether the server answers a request for its model list in good time."""
+        check = self._endpoint.list_models
+        if check is None:
+            return True
+        try:
+            await self._clock.within(check(), self._check_seconds())
+        except (ProviderTimeout, ConnectionFailed, asyncio.TimeoutError):
+            return False
+        except ProviderError:
+            pass  # an error status is an answer too
+        return True
+
+    def _check_seconds(self) -> float:
+        config = self._endpoint.config
+        return config.connect_timeout or config.idle_timeout
+
+    def _stuck(self) -> ProviderTimeout:
+        config = self._endpoint.config
+        return ProviderTimeout(
+            f"{self._endpoint.subject} took the request but sent nothing for "
+            f"{_seconds(config.idle_timeout)} s (idle_timeout), and did not answer a request "
+            f"for its model list within {_seconds(self._check_seconds())} s either: it seems "
+            "stuck. Restart it, or check any proxy or tunnel in between."
+        )
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+# --- what came instead of the stream ----------------------------------------------------
+
+
+async def _recognised(
+    opened: _Opened, endpoint: Endpoint, expect: StreamFormat, clock: _Clock
+) -> bytes:
+    """The body's first bytes, once its first line shows it is the stream `expect`ed.
+
+    Raises the error that says what came instead (a web page, a JSON document, …).
+    """
+    media = _media_type(opened.response)
+    head = opened.first
+    ended = not head
+    idle = endpoint.config.idle_timeout or None
+    while (line := _first_line(head, ended)) is None:
+        try:
+            head += await clock.within(anext(opened.chunks), idle)
+        except StopAsyncIteration:
+            ended = True
+    if media != "text/html" and expect.recognise(line, media in expect.media_types):
+        return head
+    if not ended:
+        head += await _read_some(opened.chunks, _BODY_LIMIT - len(head), idle, clock)
+    raise _not_a_stream(opened.response, head, endpoint, expect)
+
+
+def _first_line(head: bytes, ended: bool) -> str | None:
+    """The first non-blank line of `head`; None while more bytes are needed to know it."""
+    rest = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    for end, byte in enumerate(rest):
+        if byte in b"\r\n":
+            return rest[:end].decode("utf-8", "replace").strip()
+    if ended or len(head) >= _SNIFF_LIMIT:
+        return rest[:_SNIFF_LIMIT].decode("utf-8", "replace").strip()
+    return None
+
+
+def _not_a_stream(
+    response: httpx.Response, body: bytes, endpoint: Endpoint, expect: StreamFormat
+) -> ProviderError:
+    status = response.status_code
+    media = _media_type(response) or "no content type"
+    said = endpoint.redact(excerpt(body, media))
+    payload = json_body(body)
+    if payload is not None and is_context_error(said, error_code(payload)):
+        return ContextTooLong(_context_message(endpoint, said), status=status)
+    hint = endpoint.base_url_hint
+    if is_web_page(body, media):
+        what = f"a web page ({media})"
+        advice = f"Check the base URL{hint}: it leads to a website, not to the API."
+    else:
+        what = f"an empty body ({media})" if not body.strip() else media
+        advice = (
+            f"Check the base URL{hint}, any proxy in between, and that the server supports "
+            "streaming."
+        )
+    quoted = f': "{said}"' if said else ""
+    return ServerError(
+        f"{endpoint.subject} answered HTTP {status} with {what} instead of "
+        f"{expect.description}{quoted}. {advice}",
+        status=status,
+    )
+
+
+async def _read_some(
+    chunks: AsyncIterator[bytes], limit: int, idle: float | None, clock: _Clock
+) -> bytes:
+    """Up to `limit` more bytes of a body, as many as come within `idle`; never raises."""
+    data = bytearray()
+
+    async def collect() -> None:
+        async for chunk in chunks:
+            data.extend(chunk)
+            if len(data) >= limit:
+                return
+
+    with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
+        await clock.within(collect(), idle)
+    return bytes(data[:limit])
+
+
+def _media_type(response: httpx.Response) -> str:
+    """The content type without its parameters, lower-cased ("" when there is none)."""
+    return response.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def _incomplete(shown: bool) -> str:
+    return " The answer above is incomplete." if shown else ""
+
+
+def _total_error(endpoint: Endpoint, *, shown: bool) -> ProviderTimeout:
+    return ProviderTimeout(
+        f"The call to {endpoint.where} took longer than total_timeout "
+        f"({_seconds(endpoint.config.total_timeout or 0)} s)." + _incomplete(shown)
+    )
 
 
 def _transport_error(
-    exc: Exception, endpoint: Endpoint, deadline: float | None, *, started: bool
+    exc: Exception, endpoint: Endpoint, clock: _Clock, *, streaming: bool, shown: bool
 ) -> ProviderError:
     config = endpoint.config
-    incomplete = " The answer above is incomplete." if started else ""
     if isinstance(exc, asyncio.TimeoutError):
-        if deadline is not None and asyncio.get_running_loop().time() >= deadline - 0.01:
-            return ProviderTimeout(
-                f"The call to {endpoint.where} took longer than total_timeout "
-                f"({_seconds(config.total_timeout or 0)} s).{incomplete}"
-            )
+        if clock.expired():
+            return _total_error(endpoint, shown=shown)
         return ProviderTimeout(
             f"The stream from {endpoint.where} stalled: no data for "
-            f"{_seconds(config.idle_timeout)} s (idle_timeout).{incomplete}"
+            f"{_seconds(config.idle_timeout)} s (idle_timeout)." + _incomplete(shown)
         )
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return ProviderTimeout(
             f"Connecting to {endpoint.where} took longer than "
             f"{_seconds(config.connect_timeout)} s (connect_timeout). {endpoint.unreachable_hint}"
         )
+    if isinstance(exc, httpx.WriteTimeout):
+        return ProviderTimeout(
+            f"Sending the request to {endpoint.where} stalled for "
+            f"{_seconds(config.idle_timeout)} s (idle_timeout). {endpoint.unreachable_hint}"
+        )
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeout(
             f"{endpoint.subject} sent nothing for {_seconds(config.idle_timeout)} s "
-            f"(idle_timeout).{incomplete}"
+            "(idle_timeout)." + _incomplete(shown)
         )
     reason = endpoint.redact(str(exc) or type(exc).__name__)
-    if started:
+    if streaming and shown:
         return StreamError(
-            f"The connection to {endpoint.where} broke mid-answer ({reason}).{incomplete}"
+            f"The connection to {endpoint.where} broke mid-answer ({reason})." + _incomplete(True)
+        )
+    if streaming:
+        return StreamError(
+            f"The connection to {endpoint.where} broke before the answer arrived ({reason})."
         )
     if isinstance(exc, httpx.ConnectError):
         return ConnectionFailed(
@@ -289,28 +611,26 @@ def _transport_error(
 
 
 async def _status_error(
-    response: httpx.Response, endpoint: Endpoint, *, check_models: bool = True
+    response: httpx.Response, endpoint: Endpoint, clock: _Clock, *, check_models: bool = True
 ) -> ProviderError:
     status = response.status_code
     try:
-        body = await response.aread()
-    except httpx.HTTPError:
-        body = b""
+        body = await _read_some(
+            response.aiter_bytes(), _BODY_LIMIT, endpoint.config.idle_timeout or None, clock
+        )
     finally:
         await response.aclose()
-    try:
-        payload: Any = json.loads(body)
-    except ValueError:
-        payload = body.decode("utf-8", "replace").strip()
-    message = endpoint.redact(error_message(payload) or response.reason_phrase or "no message")
-    if len(message) > _MESSAGE_LIMIT:
-        message = message[:_MESSAGE_LIMIT] + "…"
+    media = _media_type(response)
+    payload = json_body(body)
+    message = endpoint.redact(excerpt(body, media)) or response.reason_phrase or "no message"
     said = f"({status}: {message})"
     config = endpoint.config
     if status in (401, 403):
         return _auth_error(endpoint, status, said)
     if status == 413 or (400 <= status < 500 and is_context_error(message, error_code(payload))):
         return ContextTooLong(_context_message(endpoint, message), status=status)
+    if status != 429 and payload is None and is_web_page(body, media):
+        return ServerError(_web_page_message(endpoint, status, media, message), status=status)
     if status == 404:
         advice = [await _available(endpoint)] if check_models else []
         if endpoint.missing_model_hint:
@@ -330,6 +650,24 @@ async def _status_error(
             status=status,
         )
     return ServerError(f"{endpoint.subject} failed with HTTP {status}: {message}", status=status)
+
+
+def _web_page_message(endpoint: Endpoint, status: int, media: str, text: str) -> str:
+    """An error status that came as a web page: a proxy's or a web server's, not the API's."""
+    if status in (502, 503, 504):
+        advice = (
+            "A proxy or gateway answered for the model server: check that the server behind "
+            f"it is running, and the base URL{endpoint.base_url_hint}."
+        )
+    else:
+        advice = (
+            "The page came from a web server or proxy, not from the model API: check the base "
+            f"URL{endpoint.base_url_hint} and any proxy in between."
+        )
+    return (
+        f"{endpoint.subject} failed with HTTP {status} and a web page ({media or 'HTML'}) "
+        f'instead of an API reply: "{text}". {advice}'
+    )
 
 
 def _auth_error(endpoint: Endpoint, status: int, said: str) -> AuthenticationFailed:
@@ -376,16 +714,6 @@ def _context_message(endpoint: Endpoint, message: str) -> str:
     )
 
 
-def _reject_web_page(response: httpx.Response, endpoint: Endpoint) -> None:
-    """A 200 HTML page means the base URL points at a website, not at the API."""
-    if response.headers.get("content-type", "").startswith("text/html"):
-        raise ServerError(
-            f"{endpoint.subject} answered with a web page instead of an API response. "
-            "Check the base URL (OpenAI-compatible servers usually end in /v1).",
-            status=response.status_code,
-        )
-
-
 def _why(error: ProviderError) -> str:
     if isinstance(error, RateLimited):
         return "rate-limited"
@@ -399,4 +727,4 @@ def _why(error: ProviderError) -> str:
 
 
 def _seconds(value: float) -> str:
-    return f"{value:.1f}".removesuffix(".0")
+    return f"{value:.2f}".rstrip("0").rstrip(".")

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ConfigurationError
 from .base import Message, ProviderConfig, StreamItem
-from .http import Endpoint, check_key, empty_answer, get_json, parse_url, truncated
+from .http import (
+    Endpoint,
+    check_key,
+    empty_answer,
+    get_json,
+    limit_before_text,
+    parse_url,
+    truncated,
+)
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:  # annotations only: the client is the caller's
@@ -40,6 +48,8 @@ class HttpModel(ABC):
     vendor_label: ClassVar[str] = ""
     #: Ends "No API key for <vendor>. Set <variable> to your key…": where to get one.
     key_help: ClassVar[str] = "."
+    #: What a base URL of this dialect looks like, as " (…)" after "Check the base URL".
+    base_url_hint: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -62,6 +72,7 @@ class HttpModel(ABC):
             key_variables=self.key_variables,
             unreachable_hint=self._unreachable_hint(),
             missing_model_hint=self._missing_model_hint(),
+            base_url_hint=self.base_url_hint,
             list_models=self.list_models,
         )
 
@@ -137,7 +148,7 @@ class HttpModel(ABC):
             f"{self._base_url}{path}",
             json=body,
             headers=headers,
-            timeout=self._endpoint.timeout(),
+            timeout=self._endpoint.stream_timeout(),
         )
 
     async def _get_json(self, path: str) -> Any:
@@ -147,10 +158,21 @@ class HttpModel(ABC):
             self._client, f"{self._base_url}{path}", self._endpoint, self._headers()
         )
 
-    def _answer(self, finished: bool, pieces: Sequence[str]) -> str:
-        """The whole answer, once the stream has ended; an error if it is cut short or empty."""
+    @property
+    def _max_tokens(self) -> int | None:
+        """The output limit to ask for; None: ask for none."""
+        return self._config.max_tokens or None
+
+    def _answer(self, finished: bool, pieces: Sequence[str], *, cut: bool = False) -> str:
+        """The whole answer, once the stream has ended; an error if it broke off or is empty.
+
+        `cut` says that the server stopped at the output limit: an answer with some text
+        is returned (the caller yields `Truncated`), one without any is an error.
+        """
         if not finished:
-            raise truncated(self._endpoint)
+            raise truncated(self._endpoint, shown=bool(pieces))
+        if not pieces and cut:
+            raise limit_before_text(self._endpoint, self._max_tokens)
         if not pieces:
             raise empty_answer(self._endpoint)
         return "".join(pieces)

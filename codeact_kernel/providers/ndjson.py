@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any
 
 import httpx
 
 from .base import Notice
-from .http import Endpoint, malformed, stream_body
+from .http import Endpoint, StreamFormat, malformed, stream_body
 from .lines import LineDecoder
 from .retry import RetryPolicy
 
@@ -45,12 +45,24 @@ def _parse(line: str) -> dict[str, Any]:
 
 
 async def ndjson_stream(
-    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint, policy: RetryPolicy
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    endpoint: Endpoint,
+    policy: RetryPolicy,
+    *,
+    expect: StreamFormat,
+    shown: Callable[[], bool],
 ) -> AsyncGenerator[Notice | dict[str, Any], None]:
-    """Send `request` (see `stream_body`) and yield its objects, or retry notices."""
+    """Send `request` (see `stream_body`) and yield its objects, or notices.
+
+    `expect` recognises the dialect's lines in a reply (a JSON document is one line
+    too); `shown` tells whether any of the answer has reached the user (for error
+    messages).
+    """
     decoder = NDJSONDecoder()
+    body = stream_body(client, request, endpoint, policy, expect=expect, shown=shown)
     try:
-        async with aclosing(stream_body(client, request, endpoint, policy)) as chunks:
+        async with aclosing(body) as chunks:
             async for chunk in chunks:
                 if isinstance(chunk, Notice):
                     yield chunk
@@ -60,4 +72,4 @@ async def ndjson_stream(
         for value in decoder.close():
             yield value
     except MalformedLine as exc:
-        raise malformed(endpoint, str(exc)) from None
+        raise malformed(endpoint, str(exc), shown=shown()) from None

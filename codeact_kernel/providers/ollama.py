@@ -9,17 +9,41 @@ bearer token.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
-from .base import Message, Notice, StreamItem, TextDelta, Usage
-from .http import parse_url, payload_error
+from .base import Message, Notice, StreamItem, TextDelta, Truncated, Usage
+from .http import StreamFormat, parse_url, payload_error
 from .http_model import HttpModel
 from .ndjson import ndjson_stream
 from .usage import estimated_usage, token_count
 
 DEFAULT_PORT = 11434
+
+
+def _looks_like_chat(line: str, declared: bool) -> bool:
+    """Whether a reply whose first line is `line` is Ollama's stream of chat lines.
+
+    Declared one, it is unless that line is markup. Otherwise the line must be a chat
+    line (`message`, `done`): a lone error or another API's JSON is reported as the
+    reply it is.
+    """
+    if declared:
+        return not line.startswith("<")
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and "done" in value and "error" not in value
+
+
+CHAT_LINES = StreamFormat(
+    "a stream of JSON lines (application/x-ndjson)",
+    ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"),
+    _looks_like_chat,
+)
 
 
 class OllamaProvider(HttpModel):
@@ -30,6 +54,7 @@ class OllamaProvider(HttpModel):
     url_variables = ("CODEACT_BASE_URL", "OLLAMA_HOST")
     default_base_url = "http://localhost:11434"
     server_label = "Ollama"
+    base_url_hint = " (Ollama's address, such as http://localhost:11434)"
 
     @staticmethod
     def _api_root(url: str) -> str:
@@ -71,20 +96,32 @@ class OllamaProvider(HttpModel):
             "messages": [_message(m) for m in messages],
             "stream": True,
         }
+        options: dict[str, Any] = {}
+        if self._max_tokens:
+            options["num_predict"] = self._max_tokens
         if stop:
-            body["options"] = {"stop": list(stop)}
+            options["stop"] = list(stop)
+        if options:
+            body["options"] = options
         request = self._post("/api/chat", body)
         answer: list[str] = []
         counts: tuple[int | None, int | None] = (None, None)
-        finished = False
-        lines = ndjson_stream(self._client, request, self._endpoint, self._retry)
+        finished = cut = False
+        lines = ndjson_stream(
+            self._client,
+            request,
+            self._endpoint,
+            self._retry,
+            expect=CHAT_LINES,
+            shown=lambda: bool(answer),
+        )
         async with aclosing(lines):
             async for line in lines:
                 if isinstance(line, Notice):
                     yield line
                     continue
                 if line.get("error"):
-                    raise payload_error(line, self._endpoint)
+                    raise payload_error(line, self._endpoint, shown=bool(answer))
                 message = line.get("message")
                 content = message.get("content") if isinstance(message, dict) else None
                 if isinstance(content, str) and content:
@@ -92,11 +129,14 @@ class OllamaProvider(HttpModel):
                     yield TextDelta(content)
                 if line.get("done"):
                     finished = True
+                    cut = line.get("done_reason") == "length"
                     counts = (
                         token_count(line.get("prompt_eval_count")),
                         token_count(line.get("eval_count")),
                     )
-        text = self._answer(finished, answer)
+        text = self._answer(finished, answer, cut=cut)
+        if cut:
+            yield Truncated(self._max_tokens)
         yield _usage(counts, estimated_usage(messages, text))
 
 

@@ -5,6 +5,13 @@ accept the same streamed `POST {base_url}/chat/completions`. The base URL is the
 one their documentation gives, ending in `/v1` (`http://localhost:8000/v1`). For
 convenience a bare host (`http://localhost:8000`) gets `/v1` added, and a pasted
 `…/chat/completions` is trimmed back to the base.
+
+The output limit travels as `max_tokens` everywhere but at OpenAI itself. OpenAI has
+deprecated it for `max_completion_tokens`, which its reasoning models require; vLLM,
+llama.cpp, LM Studio, OpenRouter and Groq take `max_tokens`, and Ollama's /v1 reads
+only that one (it silently ignores the other: no limit at all). A server that refuses
+`max_tokens` and names `max_completion_tokens` instead (Azure's reasoning models, a
+proxy in front of OpenAI) is asked again with that, and this model keeps using it.
 """
 
 from __future__ import annotations
@@ -12,14 +19,29 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from .base import Message, Notice, StreamItem, TextDelta, Usage
+from ..errors import ServerError
+from .base import Message, Notice, StreamItem, TextDelta, Truncated, Usage
 from .http import malformed, parse_url, payload_error
 from .http_model import HttpModel, model_ids
 from .images import media_type
 from .sse import sse_stream
 from .usage import estimated_usage, token_count
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .base import ProviderConfig
+    from .retry import RetryPolicy
+
+
+@dataclass(frozen=True)
+class _Finish:
+    """A choice's `finish_reason`, or the `[DONE]` that ends the stream (no reason)."""
+
+    reason: str | None = None
 
 
 class OpenAIProvider(HttpModel):
@@ -43,6 +65,18 @@ class OpenAIProvider(HttpModel):
             url += "/v1"
         return url
 
+    base_url_hint = " (an OpenAI-compatible server's usually ends in /v1)"
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        client: httpx.AsyncClient,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(config, client, retry=retry)
+        self._limit_name = "max_completion_tokens" if self._official else "max_tokens"
+
     async def list_models(self) -> list[str]:
         """The model ids the endpoint offers (`GET /models`)."""
         return model_ids(await self._get_json("/models"))
@@ -52,25 +86,42 @@ class OpenAIProvider(HttpModel):
     ) -> AsyncIterator[StreamItem]:
         """Stream the answer to `messages`; see `Model.stream`."""
         self._require_key()
+        while True:
+            try:
+                async for item in self._stream(messages, stop):
+                    yield item
+                return
+            except ServerError as error:
+                if not self._wants_completion_tokens(error):
+                    raise
+                self._limit_name = "max_completion_tokens"
+
+    async def _stream(
+        self, messages: Sequence[Message], stop: Sequence[str]
+    ) -> AsyncIterator[StreamItem]:
         body: dict[str, Any] = {
             "model": self._config.model,
             "messages": [_message(m) for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if self._max_tokens:
+            body[self._limit_name] = self._max_tokens
         if stop:
             body["stop"] = list(stop)
         request = self._post("/chat/completions", body, accept="text/event-stream")
         answer: list[str] = []
         usage: Usage | None = None
-        finished = False
-        events = sse_stream(self._client, request, self._endpoint, self._retry)
+        finished = cut = False
+        events = sse_stream(
+            self._client, request, self._endpoint, self._retry, shown=lambda: bool(answer)
+        )
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, Notice):
                     yield event
                     continue
-                for item in self._read(event.event, event.data):
+                for item in self._read(event.event, event.data, shown=bool(answer)):
                     if isinstance(item, TextDelta):
                         answer.append(item.text)
                         yield item
@@ -78,22 +129,34 @@ class OpenAIProvider(HttpModel):
                         usage = item
                     else:
                         finished = True
-        text = self._answer(finished, answer)
+                        cut = cut or item.reason == "length"
+        text = self._answer(finished, answer, cut=cut)
+        if cut:
+            yield Truncated(self._max_tokens)
         yield usage or estimated_usage(messages, text)
 
-    def _read(self, event: str, data: str) -> list[TextDelta | Usage | bool]:
-        """What one SSE event carries: text, usage, or `True` when the answer is complete."""
+    def _wants_completion_tokens(self, error: ServerError) -> bool:
+        """Whether the server refused `max_tokens` and asked for `max_completion_tokens`."""
+        return (
+            error.status == 400
+            and self._limit_name == "max_tokens"
+            and self._max_tokens is not None
+            and "max_completion_tokens" in str(error)
+        )
+
+    def _read(self, event: str, data: str, *, shown: bool) -> list[TextDelta | Usage | _Finish]:
+        """What one SSE event carries: text, usage, or how the answer finished."""
         if data.strip() == "[DONE]":
-            return [True]
+            return [_Finish()]
         try:
             payload = json.loads(data)
         except ValueError:
-            raise malformed(self._endpoint, f"not JSON: {data!r}") from None
+            raise malformed(self._endpoint, f"not JSON: {data!r}", shown=shown) from None
         if not isinstance(payload, dict):
-            raise malformed(self._endpoint, f"not a JSON object: {data!r}")
+            raise malformed(self._endpoint, f"not a JSON object: {data!r}", shown=shown)
         if event == "error" or payload.get("error"):
-            raise payload_error(payload, self._endpoint)
-        items: list[TextDelta | Usage | bool] = []
+            raise payload_error(payload, self._endpoint, shown=shown)
+        items: list[TextDelta | Usage | _Finish] = []
         for choice in payload.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
@@ -101,8 +164,8 @@ class OpenAIProvider(HttpModel):
             content = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(content, str) and content:
                 items.append(TextDelta(content))
-            if choice.get("finish_reason"):
-                items.append(True)
+            if reason := choice.get("finish_reason"):
+                items.append(_Finish(str(reason)))
         usage = payload.get("usage")
         if isinstance(usage, dict):
             prompt = token_count(usage.get("prompt_tokens"))

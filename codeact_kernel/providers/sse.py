@@ -7,14 +7,15 @@ property tests exercise exactly the code that runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import re
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
 import httpx
 
 from .base import Notice
-from .http import Endpoint, stream_body
+from .http import Endpoint, StreamFormat, stream_body
 from .lines import LineDecoder
 from .retry import RetryPolicy
 
@@ -85,12 +86,40 @@ class SSEDecoder:
         return event
 
 
+_FIELD = re.compile(r"(data|event|id|retry)(:|$)|:")
+
+
+def _looks_like_events(line: str, declared: bool) -> bool:
+    """Whether a reply whose first line is `line` is an event stream.
+
+    Declared one, it is unless that line is plainly JSON or markup; otherwise the line
+    must be a field or a comment.
+    """
+    if declared:
+        return not line.startswith(("{", "[", "<"))
+    return bool(_FIELD.match(line))
+
+
+EVENT_STREAM = StreamFormat(
+    "an event stream (text/event-stream)", ("text/event-stream",), _looks_like_events
+)
+
+
 async def sse_stream(
-    client: httpx.AsyncClient, request: httpx.Request, endpoint: Endpoint, policy: RetryPolicy
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    endpoint: Endpoint,
+    policy: RetryPolicy,
+    *,
+    shown: Callable[[], bool],
 ) -> AsyncGenerator[Notice | ServerSentEvent, None]:
-    """Send `request` (see `stream_body`) and yield its events, or retry notices."""
+    """Send `request` (see `stream_body`) and yield its events, or notices.
+
+    `shown` tells whether any of the answer has reached the user (for error messages).
+    """
     decoder = SSEDecoder()
-    async with aclosing(stream_body(client, request, endpoint, policy)) as chunks:
+    body = stream_body(client, request, endpoint, policy, expect=EVENT_STREAM, shown=shown)
+    async with aclosing(body) as chunks:
         async for chunk in chunks:
             if isinstance(chunk, Notice):
                 yield chunk

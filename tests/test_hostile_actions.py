@@ -1,0 +1,549 @@
+"""Actions and outputs that try to wreck the session, driven as a user drives them.
+
+Through both hosts (kernel_harness.Host: the `codeact` kernel and `%%codeact` in the
+stock `python3` kernel) with jupyter_client, through papermill and nbclient, through
+a JupyterLab client's comm, and through terminal IPython at a pseudo-terminal. The
+model is the scripted loopback server. Whatever an action does, the kernel lives, the
+user sees what IPython would show (less the kernel's own key), and the model sees
+what the user sees.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from kernel_harness import (
+    HOSTS,
+    TEST_KEY,
+    Execution,
+    Host,
+    HostName,
+    Messages,
+    all_text,
+    execute,
+    interrupt_when,
+    kernel_env,
+    running_kernel,
+    user_messages,
+)
+from model_server import ScriptedModelServer, text
+from nbclient import NotebookClient
+
+from codeact_kernel.labcomm import PROTOCOL, TARGET
+
+pytest_plugins = ("kernel_harness",)
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def action(code: str) -> str:
+    return f"```python\n{code}\n```"
+
+
+def observation(server: ScriptedModelServer, request: int = 1) -> str:
+    """What the model was told after the action of its `request - 1`th answer."""
+    return user_messages(server.requests[request])[-1]
+
+
+def streams(result: Execution, name: str | None = None) -> str:
+    return "".join(
+        m["content"]["text"]
+        for m in result.of_type("stream")
+        if name is None or m["content"]["name"] == name
+    )
+
+
+def shown_text(result: Execution) -> str:
+    """Every stream and traceback the user saw, without colors."""
+    tracebacks = ["\n".join(m["content"]["traceback"]) for m in result.of_type("error")]
+    return ANSI.sub("", streams(result) + "\n".join(tracebacks))
+
+
+def shows(messages: Messages, needle: str) -> bool:
+    for message in messages:
+        content = message["content"]
+        if needle in content.get("text", "") or needle in str(content.get("data", "")):
+            return True
+    return False
+
+
+def interrupt_a_code_cell(host: Host) -> None:
+    """A plain code cell is interrupted as in IPython, within a second."""
+    during, fired = interrupt_when(host.manager, lambda ms: shows(ms, "napping"))
+    cell = host.execute("import time\nprint('napping', flush=True)\ntime.sleep(30)", during=during)
+    assert fired, "the cell started"
+    assert cell.content["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - fired[0] < 1.0
+
+
+# --- exit() -------------------------------------------------------------------------
+
+EXITS = ["exit()", "quit()", "get_ipython().ask_exit()", "quit(keep_kernel=True)"]
+
+
+@pytest.mark.parametrize("code", EXITS)
+def test_exit_in_an_action_leaves_the_kernel_running(
+    host: Host, model_server: ScriptedModelServer, code: str
+) -> None:
+    host.execute("survivor = 'still here'")
+    model_server.script(text(action(f"{code}\nprint('after exit')")), text("Done."))
+    result = host.request("finish up and exit")
+    assert result.status == "ok", result.content
+    assert result.content["payload"] == []
+    # ipykernel stops its event loop 0.1 s after an exit; give it the chance.
+    time.sleep(0.5)
+    assert host.manager.is_alive()
+    assert host.execute("print(survivor)").stdout == "still here\n"
+    told = observation(model_server)
+    assert "may not end the user's kernel" in told
+    assert "after exit" in told, "the rest of the action ran, as in IPython"
+    assert "may not end the user's kernel" in streams(result, "stderr"), "the user sees it too"
+
+
+def test_sys_exit_in_an_action_is_an_ordinary_exception(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    model_server.script(
+        text(action("import sys\nsys.exit(3)")),
+        text(action("print('carried on')")),
+        text("Done."),
+    )
+    result = host.request("exit with status three")
+    assert result.status == "ok", result.content
+    assert "SystemExit: 3" in observation(model_server)
+    assert "carried on" in result.stdout
+    time.sleep(0.5)
+    assert host.manager.is_alive()
+
+
+# --- SIGINT -------------------------------------------------------------------------
+
+SIGINT_CHANGES = {
+    "ignored": "signal.signal(signal.SIGINT, signal.SIG_IGN)",
+    "own handler": "signal.signal(signal.SIGINT, lambda *_: print('mine'))",
+    "python default": "signal.signal(signal.SIGINT, signal.default_int_handler)",
+    "blocked": "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})",
+}
+
+
+@pytest.mark.parametrize("change", SIGINT_CHANGES.values(), ids=list(SIGINT_CHANGES))
+def test_an_action_that_changes_sigint_cannot_stop_interrupts(
+    host: Host, model_server: ScriptedModelServer, change: str
+) -> None:
+    model_server.script(
+        text(action(f"import signal\n{change};")),
+        text("Thinking " * 300, chunk_size=4, delay=0.05),
+    )
+    during, fired = interrupt_when(host.manager, lambda ms: shows(ms, "Thinking Thinking"))
+    result = host.request("change SIGINT, then think out loud", during=during)
+    assert fired, "the second answer streamed"
+    assert result.content["ename"] == "KeyboardInterrupt", result.content
+    assert time.monotonic() - fired[0] < 1.0
+    assert host.manager.is_alive()
+    # The action's SIGINT setting ended with it: the user's cells interrupt as usual.
+    interrupt_a_code_cell(host)
+
+
+def test_an_interrupted_actions_traceback_ends_in_the_users_code(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    host.execute("%codeact reset")
+    code = "import time\nprint('sleeping', flush=True)\ntime.sleep(30)"
+    model_server.script(text(action(code)))
+    result, after = host.request_interrupted("sleep for a while", once_shown="sleeping")
+    assert after is not None and after < 1.0
+    shown = shown_text(result)
+    assert "KeyboardInterrupt" in shown
+    # As IPython shows it: the last frame is the user's line, then the exception.
+    assert re.search(r"----> 3 time\.sleep\(30\)\n+KeyboardInterrupt", shown), shown
+    assert "interrupts.py" not in result.everything()
+    assert "_on_sigint" not in result.everything()
+    model_server.reset()
+    model_server.script(text("It was interrupted while sleeping."))
+    assert host.request("what happened just now?").status == "ok"
+    told = all_text(model_server.requests[0])
+    assert "time.sleep(30)" in told and "KeyboardInterrupt" in told
+    assert "interrupts.py" not in told and "_on_sigint" not in told
+
+
+def test_an_interrupted_async_actions_traceback_has_none_of_our_frames(
+    kernel_host: Host, model_server: ScriptedModelServer
+) -> None:
+    code = "import asyncio\nprint('awaiting', flush=True)\nawait asyncio.sleep(30)"
+    model_server.script(text(action(code)))
+    result, after = kernel_host.request_interrupted("await for a while", once_shown="awaiting")
+    assert after is not None and after < 1.0
+    assert result.content["ename"] == "KeyboardInterrupt"
+    assert "await asyncio.sleep(30)" in shown_text(result)
+    assert "interrupts.py" not in result.everything()
+    assert "_on_sigint" not in result.everything()
+    assert kernel_host.execute("print('alive')").stdout == "alive\n"
+
+
+# --- output that is not valid UTF-8 ---------------------------------------------------
+
+NOT_UTF8 = {
+    "latin-1 file name": (
+        "import os, shutil, tempfile\nfolder = tempfile.mkdtemp()\n"
+        "open(os.path.join(folder.encode(), b'caf\\xe9.txt'), 'wb').close()\n"
+        "for name in os.listdir(folder):\n    print(name)\nshutil.rmtree(folder)",
+        "caf\ufffd.txt",
+    ),
+    "surrogate escape": ("print('bad \\udcff byte')", "bad \ufffd byte"),
+    "lone surrogate": ("print('lone \\ud800 high')", "lone \ufffd high"),
+    "raw bytes on fd 1": ("import os\nos.write(1, b'raw \\xff bytes\\n')", "raw \ufffd bytes"),
+    "in an exception": ("raise ValueError('caf\\udce9')", "ValueError: caf\ufffd"),
+}
+
+
+@pytest.mark.parametrize(("code", "seen"), NOT_UTF8.values(), ids=list(NOT_UTF8))
+def test_output_that_is_not_utf8_never_poisons_a_request(
+    host: Host, model_server: ScriptedModelServer, code: str, seen: str
+) -> None:
+    model_server.script(text(action(code)), text("Seen."))
+    result = host.request("print some odd bytes")
+    assert result.status == "ok", result.content
+    assert seen in observation(model_server)
+    model_server.reset()
+    model_server.script(text("Still fine."))
+    later = host.request("and now something else")
+    assert later.status == "ok", later.content
+
+
+# --- output: live, complete, once -----------------------------------------------------
+
+
+def test_a_long_actions_output_is_live(host: Host, model_server: ScriptedModelServer) -> None:
+    code = "import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second')"
+    model_server.script(text(action(code)), text("Done."))
+    arrived: dict[str, float] = {}
+
+    def during(messages: Messages) -> None:
+        if "first" not in arrived and shows(messages[-1:], "first\n"):
+            arrived["first"] = time.monotonic()
+
+    result = host.request("print something, wait a bit, then print again", during=during)
+    assert result.status == "ok", result.content
+    assert time.monotonic() - arrived["first"] > 1.0, "shown while the action still ran"
+    assert result.stdout == "first\nsecond\n"
+
+
+FD_WRITES = {
+    "os.system": ("import os\nos.system('echo fd-out-1')", "fd-out-1", "stdout"),
+    "subprocess.run": (
+        "import subprocess\nsubprocess.run(['echo', 'fd-out-2'])",
+        "fd-out-2",
+        "stdout",
+    ),
+    "stderr": (
+        "import subprocess\nsubprocess.run('echo fd-err-3 >&2', shell=True)",
+        "fd-err-3",
+        "stderr",
+    ),
+    "os.write": ("import os\nos.write(1, b'fd-out-4\\n')", "fd-out-4", "stdout"),
+}
+
+
+@pytest.mark.parametrize(("code", "written", "name"), FD_WRITES.values(), ids=list(FD_WRITES))
+def test_what_subprocesses_write_reaches_the_model_and_the_user_once(
+    host: Host, model_server: ScriptedModelServer, code: str, written: str, name: str
+) -> None:
+    model_server.script(text(action(code)), text("Done."))
+    result = host.request("run a command")
+    assert result.status == "ok", result.content
+    assert streams(result, name).count(written) == 1
+    assert streams(result).count(written) == 1
+    assert written in observation(model_server)
+
+
+def test_subprocess_output_keeps_its_place(host: Host, model_server: ScriptedModelServer) -> None:
+    code = (
+        "import os, subprocess\nprint('one')\nos.system('echo two')\nprint('three')\n"
+        "subprocess.run(['echo', 'four'])\nprint('five')"
+    )
+    model_server.script(text(action(code)), text("Done."))
+    result = host.request("count to five with help")
+    assert result.stdout == "one\ntwo\nthree\nfour\nfive\n"
+    assert observation(model_server).split()[-5:] == ["one", "two", "three", "four", "five"]
+
+
+def test_progress_bars_do_not_push_the_result_out(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    pytest.importorskip("tqdm")
+    code = (
+        "from tqdm import tqdm\n"
+        "for epoch in range(1, 4):\n"
+        "    for _ in tqdm(range(300), mininterval=0, ascii=True, desc=f'epoch {epoch}'):\n"
+        "        pass\n"
+        "    print(f'epoch {epoch} loss {1 / epoch:.3f}')\n"
+        "print('RESULT 42')"
+    )
+    model_server.script(text(action(code)), text("Trained."))
+    result = host.request("train for three epochs")
+    assert result.status == "ok"
+    assert streams(result, "stderr").count("\r") > 900, "the user saw every update"
+    told = observation(model_server)
+    assert "truncated" not in told, "the shared hosts cut at 1234 characters"
+    for epoch in (1, 2, 3):
+        assert f"epoch {epoch} loss" in told
+        assert f"epoch {epoch}: 100%" in told
+    assert told.endswith("RESULT 42")
+
+
+# --- the kernel's own key ---------------------------------------------------------------
+
+KEY_SHOWN = {
+    "print": "import os\nprint(os.environ['CODEACT_API_KEY'])",
+    "stderr": "import os, sys\nprint('key', os.environ['CODEACT_API_KEY'], file=sys.stderr)",
+    "result": "import os\nos.environ['CODEACT_API_KEY']",
+    "display": (
+        "import os\nfrom IPython.display import Markdown, display\n"
+        "display(Markdown('key: ' + os.environ['CODEACT_API_KEY']))"
+    ),
+    "traceback": "import os\nraise RuntimeError(os.environ['CODEACT_API_KEY'])",
+    "subprocess": "import os\nos.system('echo $CODEACT_API_KEY')",
+    "a character at a time": (
+        "import os, sys\nfor c in os.environ['CODEACT_API_KEY']:\n    sys.stdout.write(c)\nprint()"
+    ),
+    "environment": "import os\nprint(dict(os.environ))",
+}
+
+
+@pytest.mark.parametrize("code", KEY_SHOWN.values(), ids=list(KEY_SHOWN))
+def test_the_kernels_key_is_masked_in_what_the_user_sees(
+    host: Host, model_server: ScriptedModelServer, code: str
+) -> None:
+    model_server.script(text(action(code)), text("Shown."))
+    result = host.request("show me the key")
+    assert result.status == "ok", result.content
+    assert TEST_KEY not in result.everything()
+    assert "***" in result.everything()
+    assert TEST_KEY not in all_text(model_server.requests[1])
+
+
+# --- papermill, nbclient ------------------------------------------------------------------
+
+FIXED_ITS_OWN_ERROR = (
+    text(action("print(mean(numbers))")),
+    text(action("print(sum(numbers) / len(numbers))")),
+    text("The mean is 2.0."),
+)
+
+
+def notebook(name: HostName, code: str, prompt: str, *after: str) -> nbformat.NotebookNode:
+    """A notebook for host `name`: a code cell, a request, more code cells."""
+    nb = nbformat.v4.new_notebook()
+    kernel = "codeact" if name == "kernel" else "python3"
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    if name == "magic":
+        code = f"%load_ext codeact_kernel\n{code}"
+        prompt = f"%%codeact\n{prompt}"
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in (code, prompt, *after)]
+    return nb
+
+
+@pytest.fixture
+def headless(
+    jupyter_path: Path, model_server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill and nbclient start their kernels from this process's environment."""
+    for variable, value in kernel_env(model_server.url, JUPYTER_PATH=str(jupyter_path)).items():
+        monkeypatch.setenv(variable, value)
+
+
+def assert_fixed_error_is_visible_but_not_an_error(nb: nbformat.NotebookNode) -> None:
+    errors = [o for cell in nb.cells for o in cell.outputs if o.output_type == "error"]
+    assert errors == []
+    prompt = nb.cells[1]
+    stderr = "".join(
+        o.text for o in prompt.outputs if o.output_type == "stream" and o.name == "stderr"
+    )
+    assert "\x1b[" in stderr, "IPython's colored traceback"
+    assert "NameError" in ANSI.sub("", stderr)
+    assert "print(mean(numbers))" in ANSI.sub("", stderr)
+    assert any(o.get("text") == "2.0\n" for o in prompt.outputs)
+
+
+@pytest.mark.usefixtures("headless")
+@pytest.mark.parametrize("name", HOSTS)
+def test_papermill_passes_a_request_that_fixed_its_own_error(
+    name: HostName, tmp_path: Path, model_server: ScriptedModelServer
+) -> None:
+    papermill = pytest.importorskip("papermill")
+    model_server.script(*FIXED_ITS_OWN_ERROR)
+    source, ran = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(notebook(name, "numbers = [1, 2, 3]", "print the mean of numbers"), source)
+    papermill.execute_notebook(str(source), str(ran), progress_bar=False, cwd=str(tmp_path))
+    assert_fixed_error_is_visible_but_not_an_error(nbformat.read(ran, as_version=4))
+
+
+@pytest.mark.usefixtures("headless")
+@pytest.mark.parametrize("name", HOSTS)
+def test_papermill_still_fails_a_request_that_failed(
+    name: HostName, tmp_path: Path, model_server: ScriptedModelServer
+) -> None:
+    papermill = pytest.importorskip("papermill")
+    model_server.script(*[text(action("1 / 0")) for _ in range(4)])
+    source = tmp_path / "in.ipynb"
+    nbformat.write(
+        notebook(name, "x = 1", "divide one by zero again and again", "after = 1"), source
+    )
+    with pytest.raises(papermill.PapermillExecutionError, match="RetryBudgetExhausted"):
+        papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), progress_bar=False)
+
+
+@pytest.mark.usefixtures("headless")
+@pytest.mark.parametrize("name", HOSTS)
+@pytest.mark.parametrize("runner", ["nbclient", "nbconvert"])
+def test_nbclient_and_nbconvert_pass_a_request_that_fixed_its_own_error(
+    name: HostName, runner: str, model_server: ScriptedModelServer
+) -> None:
+    model_server.script(*FIXED_ITS_OWN_ERROR)
+    nb = notebook(name, "numbers = [1, 2, 3]", "print the mean of numbers")
+    if runner == "nbclient":
+        NotebookClient(nb, timeout=60).execute()
+    else:
+        from nbconvert.preprocessors import ExecutePreprocessor
+
+        ExecutePreprocessor(timeout=60).preprocess(nb, {})
+    assert_fixed_error_is_visible_but_not_an_error(nb)
+
+
+# --- JupyterLab with the extension ----------------------------------------------------------
+
+
+@pytest.fixture
+def lab_client(
+    jupyter_path: Path, model_server: ScriptedModelServer
+) -> Iterator[BlockingKernelClient]:
+    """A `codeact` kernel with the extension's comm open, as JupyterLab has it."""
+    with running_kernel(jupyter_path, kernel_env(model_server.url)) as (_, client):
+        opened = client.session.msg(
+            "comm_open",
+            {"comm_id": "lab", "target_name": TARGET, "data": {"protocol": PROTOCOL}},
+        )
+        client.shell_channel.send(opened)
+        execute(client, "pass")
+        yield client
+
+
+def test_with_the_lab_extension_a_failed_action_keeps_a_real_error_output(
+    lab_client: BlockingKernelClient, model_server: ScriptedModelServer
+) -> None:
+    model_server.script(
+        text(action("import os\nprint(os.environ['CODEACT_API_KEY'])\nprint(mean([1, 2]))")),
+        text(action("print(sum([1, 2]) / 2)")),
+        text("The mean is 1.5."),
+    )
+    content = {"code": "print the mean", "silent": False, "allow_stdin": True}
+    message = lab_client.session.msg("execute_request", content, metadata={"cellId": "prompt"})
+    lab_client.shell_channel.send(message)
+    messages = collect(lab_client, message["header"]["msg_id"])
+    ends = [
+        m["content"]["data"]
+        for m in messages
+        if m["msg_type"] == "comm_msg" and m["content"]["data"]["type"] == "action_end"
+    ]
+    failed = ends[0]
+    assert failed["status"] == "error"
+    assert [o["output_type"] for o in failed["outputs"]] == ["stream", "error"]
+    assert failed["outputs"][0]["text"] == "***\n", "the key masked in the generated cell"
+    assert [m for m in messages if m["msg_type"] == "error"], "a real error on IOPub"
+    assert TEST_KEY not in repr(messages)
+
+
+def collect(client: BlockingKernelClient, msg_id: str, timeout: float = 30) -> Messages:
+    """IOPub messages of `msg_id` until it is idle again."""
+    deadline = time.monotonic() + timeout
+    messages: Messages = []
+    while time.monotonic() < deadline:
+        try:
+            message = client.get_iopub_msg(timeout=0.1)
+        except Exception:
+            continue
+        if message["parent_header"].get("msg_id") != msg_id:
+            continue
+        if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+            return messages
+        messages.append(message)
+    raise TimeoutError(f"no idle for {msg_id}")
+
+
+# --- terminal IPython -------------------------------------------------------------------------
+
+PROMPT = re.compile(r"In \[\d+\]: ")
+
+
+@pytest.fixture
+def terminal(tmp_path: Path, model_server: ScriptedModelServer) -> Iterator[Any]:
+    pexpect = pytest.importorskip("pexpect")
+    (tmp_path / "ipython" / "profile_default").mkdir(parents=True)
+    env = kernel_env(model_server.url, IPYTHONDIR=str(tmp_path / "ipython"), TERM="dumb")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "IPython", "--simple-prompt", "--no-banner", "--colors=nocolor"],
+        env=env,
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=30,
+        dimensions=(50, 200),
+    )
+    try:
+        child.expect(PROMPT)
+        typed(child, "%load_ext codeact_kernel")
+        yield child
+    finally:
+        child.close(force=True)
+
+
+def typed(child: Any, cell: str) -> str:
+    """Type `cell` at the prompt and return what it printed."""
+    for line in cell.splitlines():
+        child.sendline(line)
+    if cell.startswith("%%"):
+        # The simple prompt takes a cell magic's body until two blank lines.
+        child.sendline("")
+        child.sendline("")
+    child.expect(PROMPT)
+    return str(child.before)
+
+
+def test_in_terminal_ipython(terminal: Any, model_server: ScriptedModelServer) -> None:
+    typed(terminal, "survivor = 'still here'")
+    code = (
+        "import os, sys\nprint('python says hi')\nos.system('echo shell says hi')\n"
+        "sys.stdout.buffer.write(b'bytes \\xff on the buffer\\n')\n"
+        "print(os.environ['CODEACT_API_KEY'])\nexit()"
+    )
+    model_server.script(text(action(code)), text("Done."))
+    shown = typed(terminal, "%%codeact\nsay hi twice and leave")
+    assert shown.count("shell says hi") == 2, "once in the code shown, once as output"
+    assert "python says hi" in shown
+    assert TEST_KEY not in shown and "***" in shown
+    told = observation(model_server)
+    assert "shell says hi" in told and "python says hi" in told
+    assert "bytes \ufffd on the buffer" in told
+    assert "may not end the user's kernel" in told
+    assert "still here" in typed(terminal, "print(survivor)"), "IPython kept running"
+
+    model_server.reset()
+    model_server.script(text(action("import time\nprint('sleeping')\ntime.sleep(30)")))
+    terminal.sendline("%%codeact")
+    terminal.sendline("sleep for a while")
+    terminal.sendline("")
+    terminal.sendline("")
+    terminal.expect("running the action above ---\r\nsleeping")
+    terminal.sendintr()
+    terminal.expect(PROMPT)
+    interrupted = str(terminal.before)
+    assert "time.sleep(30)" in interrupted
+    assert "interrupts.py" not in interrupted and "_on_sigint" not in interrupted
