@@ -93,6 +93,11 @@ class CodeActKernel(IPythonKernel):
             namespace=self.shell.user_ns,
         )
 
+    def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
+        """Stop what the session started (MCP servers, its background loop) with us."""
+        self.codeact.close()
+        return dict(super().do_shutdown(restart))
+
     def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]
         """A console asks whether to run the input: a request in prose is complete."""
         assert self.shell is not None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
+from IPython.core.magic import no_var_expand
 
 from .commands import HELP, Commands, shown_briefly
 from .errors import CodeActError
@@ -91,6 +92,8 @@ class CodeActMagics:
         if self.owns_session:
             self.session.close()
 
+    # `${VAR}` in `%codeact mcp add` is for the server's environment, not IPython's `$x`.
+    @no_var_expand
     def codeact(self, line: str, cell: str | None = None) -> None:
         if cell is None:
             self.commands.run(line)

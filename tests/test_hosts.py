@@ -62,6 +62,21 @@ def strict_host(host: Host) -> Iterator[Host]:
 # --- a request runs the CodeAct loop in the user's namespace --------------------------
 
 
+def test_an_action_cannot_start_a_nested_request(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    """`%%codeact` written by the model is refused as an observation, in both hosts."""
+    model_server.script(
+        text("```python\n%%codeact\nplot it for me\n```"), text("I will write the code myself.")
+    )
+    result = host.request("draw something")
+    assert result.status == "ok", result.content
+    assert len(model_server.requests) == 2, "the nested request never reached the model"
+    observation = user_messages(model_server.requests[1])[-1]
+    assert "UsageError: %%codeact cannot run inside an action" in observation
+    assert host.execute("print('alive')").stdout == "alive\n"
+
+
 def test_a_request_runs_actions_in_the_namespace(
     host: Host, model_server: ScriptedModelServer
 ) -> None:
