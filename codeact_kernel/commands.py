@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from IPython.core.error import UsageError
 
 from .errors import CodeActError, ConfigurationError
-from .options import USAGE
+from .options import USAGE, CellOptions, parse_cell_options
 
 if TYPE_CHECKING:
     from .events import Step, Turn, Usage
@@ -71,6 +71,27 @@ _NO_LIMIT = (
     "first_token_timeout",
     "max_tokens",
 )
+
+
+def cell_options(line: str, request: str) -> CellOptions:
+    """The options of a `%%codeact` cell, or a `UsageError` that shows the usage.
+
+    Shared by the kernel and the magic, so that a bad cell fails the same way in both.
+    """
+    try:
+        options = parse_cell_options(line)
+    except ConfigurationError as error:
+        raise UsageError(str(error)) from None
+    if "model" in options.overrides:
+        from .providers import parse_model_name
+
+        try:
+            parse_model_name(options.overrides["model"])
+        except ConfigurationError as error:
+            raise UsageError(f"{error}\n{USAGE}") from None
+    if not request.strip():
+        raise UsageError(f"The %%codeact cell has no request below its first line.\n{USAGE}")
+    return options
 
 
 def shown_briefly(shell: Any, error: E) -> E:

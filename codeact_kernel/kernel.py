@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from ipykernel.ipkernel import IPythonKernel
 from IPython.core.error import UsageError
 
+from .commands import cell_options
 from .errors import CodeActError
 from .labcomm import LabBridge
 from .magics import register_magics
-from .options import CellOptions, cell_options
+from .options import CellOptions
 from .routing import Route, route_cell
 from .session import Session, interrupted_message
 from .settings import CodeAct, Settings

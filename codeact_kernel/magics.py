@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 from IPython.core.error import UsageError
 from IPython.core.magic import no_var_expand
 
-from .commands import HELP, Commands, shown_briefly
+from .commands import HELP, Commands, cell_options, shown_briefly
 from .errors import CodeActError
 from .executor import in_action
-from .options import cell_options
 from .session import Session, interrupted_message
 
 if TYPE_CHECKING:

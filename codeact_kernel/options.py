@@ -44,29 +44,6 @@ def _parser() -> _Parser:
     return parser
 
 
-def cell_options(line: str, request: str) -> CellOptions:
-    """The options of a `%%codeact` cell, or a `UsageError` that shows the usage.
-
-    Shared by the kernel and the magic, so that a bad cell fails the same way in both.
-    """
-    from IPython.core.error import UsageError
-
-    try:
-        options = parse_cell_options(line)
-    except ConfigurationError as error:
-        raise UsageError(str(error)) from None
-    if "model" in options.overrides:
-        from .providers import parse_model_name
-
-        try:
-            parse_model_name(options.overrides["model"])
-        except ConfigurationError as error:
-            raise UsageError(f"{error}\n{USAGE}") from None
-    if not request.strip():
-        raise UsageError(f"The %%codeact cell has no request below its first line.\n{USAGE}")
-    return options
-
-
 def parse_cell_options(line: str) -> CellOptions:
     """Parse the text after `%%codeact`; raises `ConfigurationError` with the usage."""
     try:
