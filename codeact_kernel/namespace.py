@@ -280,7 +280,7 @@ def _short_repr(value: object) -> str | None:
 def _describe_function(name: str, value: Any) -> str:
     func = value.__func__ if type(value) is types.MethodType else value
     prefix = "async def" if inspect.iscoroutinefunction(func) else "def"
-    line = f"{prefix} {name}{_signature(value)}"
+    line = f"{prefix} {name}{signature_text(value)}"
     doc = _first_doc_line(func.__doc__ if type(func) is types.FunctionType else value.__doc__)
     if getattr(func, "__name__", name) != name:
         line += f"  # {func.__name__}" + (f": {doc}" if doc else "")
@@ -289,7 +289,7 @@ def _describe_function(name: str, value: Any) -> str:
     return line
 
 
-def _signature(value: Any) -> str:
+def signature_text(value: Any) -> str:
     """The signature with safe renderings of defaults and annotations.
 
     `str(inspect.signature(f))` would call `repr` on every default value, which can be

@@ -59,7 +59,7 @@ def tools_command(session: Session, rest: str) -> None:
 
 def tools_listing(session: Session) -> str:
     """What the model is told about: each tool's signature and first docstring line."""
-    from .namespace import _signature
+    from .namespace import signature_text
     from .tools import python_tools
 
     _configure(session)
@@ -72,7 +72,7 @@ def tools_listing(session: Session) -> str:
             if tool.bound_as is None:
                 lines.append(f"  {tool.name}: not in the namespace, so the model is not told")
                 continue
-            line = f"  {tool.bound_as}{_signature(tool.function)}"
+            line = f"  {tool.bound_as}{signature_text(tool.function)}"
             lines.append(line + _first_line(getattr(tool.function, "__doc__", None)))
     servers = session.tools.mcp
     for name in servers.configs:

@@ -117,7 +117,7 @@ def python_stub(name: str, function: Callable[..., Any]) -> str:
     The signature is rendered as the namespace summary renders it: defaults are shown
     only when they are short builtin values, so no `repr` of the user's objects runs.
     """
-    from .namespace import _signature
+    from .namespace import signature_text
 
     prefix = "async def" if inspect.iscoroutinefunction(function) else "def"
     doc = inspect.getdoc(function) or ""
@@ -126,7 +126,7 @@ def python_stub(name: str, function: Callable[..., Any]) -> str:
     doc = doc.replace('"""', r"\"\"\"")
     body = '    """' + doc.replace("\n", "\n    ") + '"""' if doc.strip() else "    ..."
     body = "\n".join(line.rstrip() for line in body.splitlines())
-    return f"{prefix} {name}{_signature(function)}:\n{body}"
+    return f"{prefix} {name}{signature_text(function)}:\n{body}"
 
 
 class Toolbox:
