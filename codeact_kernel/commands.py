@@ -61,6 +61,11 @@ NO_KEY_IN_CELLS = (
     "variable) or from config files, never from a cell: cells are saved with the notebook."
 )
 
+AUTOMAGIC_ELSEWHERE = (
+    "automagic decides whether the codeact kernel sends bare words to the model; here "
+    "IPython's own `%automagic` decides whether bare words call magics."
+)
+
 _ALIASES = {"format": "action_format", "steps": "max_steps", "retries": "max_retries"}
 _NO_ARGUMENTS = ("status", "reset", "history", "config", "help")
 _NO_LIMIT = (
@@ -208,6 +213,8 @@ class Commands:
             return
         if name == "model":
             check_model_name(value)
+        if name == "automagic" and not self.routes_automagic:
+            raise UsageError(AUTOMAGIC_ELSEWHERE)
         try:
             settings = self.session.settings(**{name: value})
         except ConfigurationError as error:

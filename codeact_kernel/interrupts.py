@@ -205,37 +205,51 @@ _HANDLER_CODE = RequestInterrupts._on_sigint.__code__
 
 
 class StepTimer:
-    """Interrupts the main thread after `seconds`, the way a user's SIGINT would."""
+    """Interrupts the main thread after `seconds`, the way a user's SIGINT would.
 
-    _firing = threading.Event()
+    The SIGINT handler asks `consume()` whether the signal came from a timer. The flag
+    is a plain class attribute, never a lock: the handler may run while the main thread
+    is anywhere, and must not wait. A timer that is being cancelled sends nothing: it
+    fires under its own lock, which `__exit__` takes, so no timer signal arrives after
+    its action ended (where it would pass for the user's Ctrl-C).
+    """
+
+    _pending = False
 
     def __init__(self, seconds: float) -> None:
         self.fired = False
+        self._lock = threading.Lock()
+        self._cancelled = False
         self._timer = threading.Timer(seconds, self._fire) if seconds > 0 else None
 
     @classmethod
     def consume(cls) -> bool:
         """Whether the SIGINT being handled came from a timer (and forget it)."""
-        fired = cls._firing.is_set()
-        cls._firing.clear()
-        return fired
+        pending, cls._pending = cls._pending, False
+        return pending
 
     def __enter__(self) -> StepTimer:
-        StepTimer._firing.clear()
+        StepTimer._pending = False
         if self._timer is not None:
             self._timer.daemon = True
             self._timer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._timer is None:
+            return
+        with self._lock:
+            self._cancelled = True
+        self._timer.cancel()
 
     def _fire(self) -> None:
-        self.fired = True
-        StepTimer._firing.set()
-        # A real signal, unlike `_thread.interrupt_main`, also breaks a blocking call
-        # such as `time.sleep` in the main thread.
-        main = threading.main_thread().ident
-        assert main is not None
-        signal.pthread_kill(main, signal.SIGINT)
+        with self._lock:
+            if self._cancelled:
+                return
+            self.fired = True
+            StepTimer._pending = True
+            # A real signal, unlike `_thread.interrupt_main`, also breaks a blocking
+            # call such as `time.sleep` in the main thread.
+            main = threading.main_thread().ident
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGINT)

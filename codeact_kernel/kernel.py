@@ -49,7 +49,7 @@ class CodeActKernel(IPythonKernel):
         self.shell.automagic = self.config_section.automagic
         self.codeact = Session(self.shell, self.config_section)
         self.codeact.watch_cells()
-        register_magics(self.shell, self.codeact)
+        register_magics(self.shell, self.codeact, pinned=True)
         self.lab = LabBridge(self)
 
     async def do_execute(

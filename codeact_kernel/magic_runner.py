@@ -238,8 +238,6 @@ class MainThreadExecutor(ShellExecutor):
             finally:
                 # `%load` and help pages leave payloads, as they do in the kernel.
                 drain_payloads(shell)
-        # A timeout that fired as the action ended must not pass for a later Ctrl-C.
-        StepTimer.consume()
         return self._observe(capture, result, count, timer.fired, signals.interrupted)
 
 

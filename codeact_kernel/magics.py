@@ -39,15 +39,19 @@ STILL_STOPPING = "The previous CodeAct request is still stopping; run this cell 
 _registered: dict[InteractiveShell, CodeActMagics] = {}
 
 
-def register_magics(shell: InteractiveShell, session: Session | None = None) -> None:
+def register_magics(
+    shell: InteractiveShell, session: Session | None = None, *, pinned: bool = False
+) -> None:
     """Register `%codeact`/`%%codeact` on `shell`, over `session` when given.
 
     Registering again (`%load_ext` in the `codeact` kernel) changes nothing; a given
-    session replaces the magic's own.
+    session replaces the magic's own. `pinned` magics (the `codeact` kernel's) stay
+    through `%unload_ext`, so that `%codeact` always manages the kernel's session.
     """
     magics = _registered.get(shell)
     if magics is None:
         magics = _registered[shell] = CodeActMagics(shell, session)
+        magics.pinned = pinned
         shell.magics_manager.register_function(
             magics.codeact, magic_kind="line_cell", magic_name="codeact"
         )
@@ -57,9 +61,11 @@ def register_magics(shell: InteractiveShell, session: Session | None = None) -> 
 
 def unregister_magics(shell: InteractiveShell) -> None:
     """Undo `register_magics` (`%unload_ext`): remove the magics, close their session."""
-    magics = _registered.pop(shell, None)
-    if magics is None:
+    magics = _registered.get(shell)
+    if magics is None or magics.pinned:
+        # The `codeact` kernel's own `%codeact` stays: it is part of the kernel.
         return
+    del _registered[shell]
     manager = shell.magics_manager
     for kind in ("line", "cell"):
         manager.magics[kind].pop("codeact", None)
@@ -73,6 +79,7 @@ class CodeActMagics:
 
     def __init__(self, shell: InteractiveShell, session: Session | None = None) -> None:
         self.shell = shell
+        self.pinned = False
         self.owns_session = session is None
         if session is None:
             session = Session(shell)

@@ -372,7 +372,10 @@ def _is_request_by_name(cell: str, namespace: Container[str]) -> bool:
     if not runs:
         return False
     unspaced = all(_is_unspaced_run(run) for run in runs)
-    capitalised = len(runs) == 1 and runs[0].lower() in _KEYWORDS and runs[0] not in _KEYWORDS
+    # A keyword written as a sentence's first word or shouted (`Continue`, `TRY`), not
+    # any odd spelling of it (`iF`), which stays a name like any other.
+    word = runs[0].lower() if len(runs) == 1 else ""
+    capitalised = word in _KEYWORDS and runs[0] in (word.capitalize(), word.upper())
     if not (unspaced or capitalised):
         return False
     # Python reads names in NFKC form: half-width ﾃﾞｰﾀ is the variable データ.

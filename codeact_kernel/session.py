@@ -236,9 +236,10 @@ class Session:
         frontend = host.frontend(settings)
         executor = host.executor(settings)
         turn = Turn(request=request, user_cells=tuple(self.pending_cells))
-        self.pending_cells.clear()
         history = tuple(self.turns) if options.history else ()
         if options.history:
+            # A request run apart (--no-history) leaves the cells for the next one.
+            self.pending_cells.clear()
             self.turns.append(turn)
         self.requests += 1
         agent = Agent(

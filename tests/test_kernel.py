@@ -182,3 +182,10 @@ def test_codeact_line_magic_shares_the_codeact_kernels_session(
         assert execute(client, "%codeact automagic on").status == "ok"
         assert execute(client, "pwd").status == "ok", "a bare magic name runs as a magic"
         assert len(model_server.requests) == requests
+        # Unloading and loading the extension leaves the kernel's own session in charge.
+        assert execute(client, "%unload_ext codeact_kernel").status == "ok"
+        assert execute(client, "%load_ext codeact_kernel").status == "ok"
+        assert execute(client, "%codeact model openai:third-model").status == "ok"
+        model_server.script(text("Third."))
+        assert execute(client, "which model now?").status == "ok"
+        assert model_server.requests[-1]["body"]["model"] == "third-model"

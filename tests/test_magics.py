@@ -595,3 +595,20 @@ def test_an_action_cannot_start_another_request(
     observation = user_messages(model_server.requests[1])[-1]
     assert "UsageError: %%codeact cannot run inside an action" in observation
     assert len(model_server.requests) == 2, "no nested request reached the model"
+
+
+def _registered_session(shell: InteractiveShell) -> Session:
+    from codeact_kernel.magics import _registered
+
+    return _registered[shell].session
+
+
+def test_automagic_belongs_to_the_codeact_kernel(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = shell.automagic
+    result = run(shell, "%codeact automagic on")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "%automagic" in str(result.error_in_exec)
+    assert shell.automagic == before
+    assert "automagic" not in _registered_session(shell).overrides

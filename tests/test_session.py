@@ -231,3 +231,18 @@ def test_vision_sends_displayed_images_to_models_that_read_them(
     else:
         assert isinstance(observation["content"], str)
         assert "image/png image shown to the user" in observation["content"]
+
+
+def test_cells_wait_for_a_remembered_request(
+    shell: InteractiveShell, model_server: ScriptedModelServer
+) -> None:
+    """A request run apart (--no-history) shows the user's cells, and leaves them for the
+    next remembered request too."""
+    session = make_session(shell, model_server, CODEACT_MODEL="openai:test-model")
+    session.record_user_cell("sales = [1, 2, 3]")
+    model_server.script(text("Apart."), text("Remembered."))
+    run(session, RecordingHost(shell), "a one-off question", history=False)
+    run(session, RecordingHost(shell), "now the real question")
+    for request in model_server.requests:
+        assert any("sales = [1, 2, 3]" in m["content"] for m in request["body"]["messages"])
+    assert session.pending_cells == []
