@@ -11,11 +11,9 @@ what the user sees.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
@@ -476,74 +474,3 @@ def collect(client: BlockingKernelClient, msg_id: str, timeout: float = 30) -> M
             return messages
         messages.append(message)
     raise TimeoutError(f"no idle for {msg_id}")
-
-
-# --- terminal IPython -------------------------------------------------------------------------
-
-PROMPT = re.compile(r"In \[\d+\]: ")
-
-
-@pytest.fixture
-def terminal(tmp_path: Path, model_server: ScriptedModelServer) -> Iterator[Any]:
-    pexpect = pytest.importorskip("pexpect")
-    (tmp_path / "ipython" / "profile_default").mkdir(parents=True)
-    env = kernel_env(model_server.url, IPYTHONDIR=str(tmp_path / "ipython"), TERM="dumb")
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "IPython", "--simple-prompt", "--no-banner", "--colors=nocolor"],
-        env=env,
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=30,
-        dimensions=(50, 200),
-    )
-    try:
-        child.expect(PROMPT)
-        typed(child, "%load_ext codeact_kernel")
-        yield child
-    finally:
-        child.close(force=True)
-
-
-def typed(child: Any, cell: str) -> str:
-    """Type `cell` at the prompt and return what it printed."""
-    for line in cell.splitlines():
-        child.sendline(line)
-    if cell.startswith("%%"):
-        # The simple prompt takes a cell magic's body until two blank lines.
-        child.sendline("")
-        child.sendline("")
-    child.expect(PROMPT)
-    return str(child.before)
-
-
-def test_in_terminal_ipython(terminal: Any, model_server: ScriptedModelServer) -> None:
-    typed(terminal, "survivor = 'still here'")
-    code = (
-        "import os, sys\nprint('python says hi')\nos.system('echo shell says hi')\n"
-        "sys.stdout.buffer.write(b'bytes \\xff on the buffer\\n')\n"
-        "print(os.environ['CODEACT_API_KEY'])\nexit()"
-    )
-    model_server.script(text(action(code)), text("Done."))
-    shown = typed(terminal, "%%codeact\nsay hi twice and leave")
-    assert shown.count("shell says hi") == 2, "once in the code shown, once as output"
-    assert "python says hi" in shown
-    assert TEST_KEY not in shown and "***" in shown
-    told = observation(model_server)
-    assert "shell says hi" in told and "python says hi" in told
-    assert "bytes \ufffd on the buffer" in told
-    assert "may not end the user's kernel" in told
-    assert "still here" in typed(terminal, "print(survivor)"), "IPython kept running"
-
-    model_server.reset()
-    model_server.script(text(action("import time\nprint('sleeping')\ntime.sleep(30)")))
-    terminal.sendline("%%codeact")
-    terminal.sendline("sleep for a while")
-    terminal.sendline("")
-    terminal.sendline("")
-    terminal.expect("running the action above ---\r\nsleeping")
-    terminal.sendintr()
-    terminal.expect(PROMPT)
-    interrupted = str(terminal.before)
-    assert "time.sleep(30)" in interrupted
-    assert "interrupts.py" not in interrupted and "_on_sigint" not in interrupted

@@ -29,6 +29,7 @@ def terminal(tmp_path: Path, model_server: ScriptedModelServer) -> Iterator[Any]
         ["-m", "IPython", "--simple-prompt", "--no-banner", "--colors=nocolor"],
         env=env,
         encoding="utf-8",
+        codec_errors="replace",
         timeout=30,
         dimensions=(50, 200),
     )
@@ -110,3 +111,37 @@ def test_ctrl_c_during_an_action(terminal: Any, model_server: ScriptedModelServe
     output = enter(terminal, "print(kept)")
     assert "intact" in output
     assert len(model_server.requests) == 1
+
+
+def test_hostile_actions_in_terminal_ipython(
+    terminal: Any, model_server: ScriptedModelServer
+) -> None:
+    enter(terminal, "survivor = 'still here'")
+    code = (
+        "import os, sys\nprint('python says hi')\nos.system('echo shell says hi')\n"
+        "sys.stdout.buffer.write(b'bytes \\xff on the buffer\\n')\n"
+        "print(os.environ['CODEACT_API_KEY'])\nexit()"
+    )
+    model_server.script(text(f"```python\n{code}\n```"), text("Done."))
+    shown = enter(terminal, "%%codeact\nsay hi twice and leave")
+    assert shown.count("shell says hi") == 2, "once in the code shown, once as output"
+    assert "python says hi" in shown
+    assert TEST_KEY not in shown and "***" in shown
+    told = [m["content"] for m in model_server.requests[1]["body"]["messages"]][-1]
+    assert "shell says hi" in told and "python says hi" in told
+    assert "bytes \ufffd on the buffer" in told
+    assert "may not end the user's kernel" in told
+    assert "still here" in enter(terminal, "print(survivor)"), "IPython kept running"
+
+    model_server.reset()
+    model_server.script(text("```python\nimport time\nprint('sleeping')\ntime.sleep(30)\n```"))
+    terminal.sendline("%%codeact")
+    terminal.sendline("sleep for a while")
+    terminal.sendline("")
+    terminal.sendline("")
+    terminal.expect("running the action above ---\r\nsleeping")
+    terminal.sendintr()
+    terminal.expect(PROMPT)
+    interrupted = str(terminal.before)
+    assert "time.sleep(30)" in interrupted
+    assert "interrupts.py" not in interrupted and "_on_sigint" not in interrupted
