@@ -428,7 +428,14 @@ def test_interrupt_during_an_action(
     for _ in range(3):
         model_server.reset()
         shell.user_ns.pop("started", None)
-        model_server.script(text("```python\nimport time\nstarted = True\ntime.sleep(30)\n```"))
+        # Short sleeps: a signal that lands after `started = True` but before a long
+        # sleep's syscall begins is only handled when that sleep returns (CPython).
+        model_server.script(
+            text(
+                "```python\nimport time\nstarted = True\n"
+                "for _ in range(600):\n    time.sleep(0.05)\n```"
+            )
+        )
         fired = interrupt_when(lambda: shell.user_ns.get("started") is True)
         result = run(shell, "%%codeact\nsleep for a while")
         assert fired
