@@ -178,19 +178,30 @@ class CodeAction:
 
 @dataclass(frozen=True)
 class ActionSkipped:
-    """The user declined an action in approval mode."""
+    """The user declined an action in approval mode.
+
+    `answer` and `observed` are the step as the model sees it in the conversation (its
+    answer, then what it was told), redacted: what a notebook keeps as the trajectory.
+    """
 
     step: int
     code: str
+    answer: str = ""
+    observed: str = ""
 
 
 @dataclass(frozen=True)
 class ActionObserved:
-    """An action ran; its outputs already reached the user live."""
+    """An action ran; its outputs already reached the user live.
+
+    `answer` and `observed`: the step as the model sees it (see `ActionSkipped`).
+    """
 
     step: int
     code: str
     observation: Observation
+    answer: str = ""
+    observed: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,6 +233,14 @@ class Failed:
     seconds: float
 
 
+@dataclass(frozen=True)
+class RequestRecorded:
+    """The request's trajectory record (schema in trajectory.py), redacted; the last
+    event of every request, however it ended, so frontends can keep it."""
+
+    record: dict[str, Any]
+
+
 Event = (
     RequestStarted
     | StepStarted
@@ -236,4 +255,5 @@ Event = (
     | UsageReport
     | Finished
     | Failed
+    | RequestRecorded
 )
