@@ -62,6 +62,11 @@ class CodeAct(Configurable):
         help="Longest answer, in tokens, asked of the model; 0: ask for no limit (Anthropic, "
         "which requires one, gets 4096).",
     ).tag(config=True)
+    temperature = Float(
+        None,
+        allow_none=True,
+        help="Sampling temperature sent to the model (0 to 2); unset: the endpoint's default.",
+    ).tag(config=True)
     request_retries = Int(2, help="Retries of a failed model request before it streams.").tag(
         config=True
     )
@@ -108,6 +113,7 @@ class Settings:
     vision: str = "auto"
     automagic: bool = False
     max_tokens: int = 4096
+    temperature: float | None = None
     request_retries: int = 2
     connect_timeout: float = 5.0
     idle_timeout: float = 30.0
@@ -147,6 +153,7 @@ _ENV_VARS: dict[str, tuple[str, ...]] = {
     "approval": ("CODEACT_APPROVAL",),
     "vision": ("CODEACT_VISION",),
     "max_tokens": ("CODEACT_MAX_TOKENS",),
+    "temperature": ("CODEACT_TEMPERATURE",),
     "request_retries": ("CODEACT_REQUEST_RETRIES",),
     "connect_timeout": ("CODEACT_CONNECT_TIMEOUT",),
     "idle_timeout": ("CODEACT_IDLE_TIMEOUT",),
@@ -217,6 +224,9 @@ def _validate(values: Mapping[str, Any]) -> dict[str, Any]:
                 raise ConfigurationError(f"Setting mcp_servers needs a mapping, not {value!r}.")
             checked[name] = dict(value)
             continue
+        if kind == "float | None":
+            checked[name] = _optional_temperature(value)
+            continue
         try:
             if kind == "int":
                 value = int(value)
@@ -244,6 +254,21 @@ def _validate(values: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigurationError(f"Setting {name} must be at least 1.")
         checked[name] = value
     return checked
+
+
+def _optional_temperature(value: object) -> float | None:
+    """A temperature, or None for the endpoint's own default ("", "default", "none")."""
+    if value is None or str(value).strip().lower() in ("", "default", "none"):
+        return None
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise ConfigurationError(
+            f"Setting temperature needs a number from 0 to 2 (or default), not {value!r}."
+        ) from None
+    if not 0 <= number <= 2:
+        raise ConfigurationError(f"Setting temperature must be from 0 to 2, not {number}.")
+    return number
 
 
 def _as_bool(value: object) -> bool:

@@ -4,11 +4,13 @@ endpoint read from the provider's declarations, plug-ins registered like built-i
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from provider_doubles import DIALECTS, OLLAMA, Dialect, drive
 from traitlets.config import Config
 
 from codeact_kernel.errors import ConfigurationError
@@ -333,3 +335,16 @@ def test_the_model_is_built_with_the_limits_and_timeouts(
         del providers._registry["recorder"]
     [config] = BUILT
     assert {name: getattr(config, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=str)
+def test_temperature_is_sent_only_when_set(dialect: Dialect) -> None:
+    for temperature in (None, 0.0, 0.7):
+        outcome = drive(
+            dialect.make(api_key="k-123", temperature=temperature),
+            lambda request: dialect.respond(*dialect.answer("ok")),
+        )
+        assert outcome.error is None
+        body = json.loads(outcome.requests[0].content)
+        sent = body.get("options", {}) if dialect is OLLAMA else body
+        assert sent.get("temperature") == temperature

@@ -104,3 +104,17 @@ def test_limit_and_timeout_defaults() -> None:
 def test_bad_values_say_what_is_wrong(variable: str, value: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         resolve(configured(), {variable: value})
+
+
+def test_temperature_is_the_endpoints_default_unless_set() -> None:
+    assert resolve(CodeAct(), environ={}).temperature is None
+    assert resolve(CodeAct(), environ={"CODEACT_TEMPERATURE": "0"}).temperature == 0.0
+    config = Config()
+    config.CodeAct.temperature = 0.2
+    assert resolve(CodeAct(config=config), environ={}).temperature == 0.2
+    session = resolve(CodeAct(), environ={}, session={"temperature": "1.5"})
+    assert session.temperature == 1.5
+    assert session.with_overrides(temperature="default").temperature is None
+    for wrong in ("2.5", "-1", "warm"):
+        with pytest.raises(ConfigurationError, match="temperature"):
+            resolve(CodeAct(), environ={"CODEACT_TEMPERATURE": wrong})

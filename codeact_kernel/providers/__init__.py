@@ -110,6 +110,7 @@ def create_model(settings: Settings, client: httpx.AsyncClient) -> Model:
         total_timeout=settings.total_timeout or None,
         max_retries=settings.request_retries,
         max_tokens=settings.max_tokens or None,
+        temperature=settings.temperature,
     )
     return providers()[provider](config, client)
 

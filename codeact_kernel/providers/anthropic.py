@@ -71,6 +71,9 @@ class AnthropicProvider(HttpModel):
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         if system:
             body["system"] = system
+        if self._config.temperature is not None:
+            # Anthropic accepts 0 to 1; a higher setting is clamped.
+            body["temperature"] = min(self._config.temperature, 1.0)
         # The API rejects stop sequences made only of whitespace.
         if stops := [s for s in stop if s.strip()]:
             body["stop_sequences"] = stops

@@ -78,6 +78,8 @@ class ProviderConfig:
     max_retries: int = 2
     #: The longest answer to ask for, in tokens; None asks for no limit.
     max_tokens: int | None = 4096
+    #: Sampling temperature; None leaves the endpoint's default.
+    temperature: float | None = None
 
 
 @runtime_checkable

@@ -99,6 +99,8 @@ class OllamaProvider(HttpModel):
         options: dict[str, Any] = {}
         if self._max_tokens:
             options["num_predict"] = self._max_tokens
+        if self._config.temperature is not None:
+            options["temperature"] = self._config.temperature
         if stop:
             options["stop"] = list(stop)
         if options:

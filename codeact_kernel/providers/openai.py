@@ -107,6 +107,8 @@ class OpenAIProvider(HttpModel):
         }
         if self._max_tokens:
             body[self._limit_name] = self._max_tokens
+        if self._config.temperature is not None:
+            body["temperature"] = self._config.temperature
         if stop:
             body["stop"] = list(stop)
         request = self._post("/chat/completions", body, accept="text/event-stream")
