@@ -26,10 +26,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .actions import AnswerStream, extract_code, first_action_end
-from .context import build_messages
+from .context import build_messages, step_exchange
 from .errors import (
     ApprovalUnavailable,
     CodeActError,
@@ -58,12 +58,12 @@ from .events import (
     UsageReport,
 )
 from .executor import Executor
-from .frontend import Approval
+from .frontend import Approval, Approved, Decision
 from .providers.base import Message, Model, Notice, TextDelta, Truncated, Usage
 from .providers.usage import estimated_usage
 from .settings import Settings
 
-Approver = Callable[[int, str], Awaitable[Approval]]
+Approver = Callable[[int, str], Awaitable[Decision]]
 
 DECLINED = "[The user declined to run this action. Ask what they want or take another approach.]"
 
@@ -90,6 +90,8 @@ class Agent:
     secrets: Callable[[], Collection[str]] = tuple
     tools: str = ""
     vision: bool = False
+    system: str = field(init=False, default="")
+    """The system prompt of the request's first model call, as sent (redacted)."""
     _budget: int = field(init=False, default=0)
 
     async def run(self, turn: Turn, history: Sequence[Turn] = ()) -> AsyncGenerator[Event, None]:
@@ -167,12 +169,17 @@ class Agent:
             if approval is Approval.SKIP:
                 step.skipped = True
                 step.observation = Observation(text=DECLINED, ok=True)
-                yield ActionSkipped(number, code)
+                yield ActionSkipped(number, code, *step_exchange(step, self.secrets()))
                 continue
 
+            if isinstance(approval, Approved):
+                # The user edited the action before approving it: what they approved runs.
+                code = step.code = approval.code
             observation = await self.executor.run(code)
+            if isinstance(approval, Approved):
+                observation = replace(observation, text=approval.note + observation.text)
             step.observation = observation
-            yield ActionObserved(number, code, observation)
+            yield ActionObserved(number, code, observation, *step_exchange(step, self.secrets()))
             if observation.interrupted:
                 raise asyncio.CancelledError
             failures = 0 if observation.ok else failures + 1
@@ -212,6 +219,8 @@ class Agent:
                 secrets=self.secrets(),
                 vision=self.vision,
             )
+            if not self.system:
+                self.system = messages[0].content
             answer = AnswerStream(self.settings.action_format)
             try:
                 async with contextlib.aclosing(self._stream(messages, answer, step)) as events:
@@ -289,7 +298,7 @@ class Agent:
             yield AnswerTruncated(step.number, truncated.limit, had_code)
         step.usage = usage if usage is not None else estimated_usage(messages, answer.text)
 
-    async def _approval(self, number: int, code: str) -> Approval:
+    async def _approval(self, number: int, code: str) -> Decision:
         if self.settings.approval != "ask":
             return Approval.RUN
         if self.approve is None:

@@ -8,6 +8,7 @@ password in a URL is masked.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,6 +20,7 @@ from .options import USAGE, CellOptions, parse_cell_options
 
 if TYPE_CHECKING:
     from .events import Step, Turn, Usage
+    from .export import ExportOptions
     from .session import Session
     from .settings import Settings
 
@@ -31,6 +33,9 @@ LINE_USAGE = """\
 %codeact reset                 forget the conversation (the namespace is untouched)
 %codeact history               the conversation: requests, actions, observations
 %codeact config                effective settings, and where each one came from
+%codeact export FILE [--format codeact|openai|sharegpt] [--only-successful]
+                [--drop-failed-steps]
+                               write this session's requests as JSONL trajectories
 %codeact SETTING [VALUE]       show or set a setting for this session,
                                e.g. `%codeact approval ask`, `%codeact max_steps 5`
 %codeact unset SETTING         drop a session setting
@@ -162,6 +167,8 @@ class Commands:
             print(history_text(self.session.turns))
         elif command == "config":
             print(config_text(self._settings()))
+        elif command == "export":
+            self._export(rest)
         elif command == "models":
             self._models(rest)
         elif command == "unset":
@@ -235,6 +242,22 @@ class Commands:
         source = settings.sources.get(name, "default")
         print(f"{name} = {getattr(settings, name)!s} ({source})")
 
+    def _export(self, rest: str) -> None:
+        from .export import export_redactor, records_from_session, write_jsonl
+
+        path, options = export_arguments(rest)
+        session = self.session
+        if not session.records:
+            raise UsageError("No CodeAct requests in this session yet: nothing to export.")
+        # The session's own secrets too: the key, and what the namespace holds now.
+        redact = export_redactor(session.secrets(self._settings()))
+        try:
+            count = write_jsonl(path, records_from_session(session.records), options, redact)
+        except OSError as error:
+            raise UsageError(f"Cannot write {path}: {error.strerror or error}") from None
+        total = len(session.records)
+        print(f"Wrote {count} of {total} request(s) to {path} ({options.format}).")
+
     def _models(self, rest: str) -> None:
         settings = self._settings()
         configured = settings.model.partition(":")[0] if settings.model else ""
@@ -262,6 +285,42 @@ class Commands:
 
         # The session's client of the background loop, where this coroutine runs.
         return list(await create_model(settings, self.session.client()).list_models())
+
+
+def export_arguments(rest: str) -> tuple[str, ExportOptions]:
+    """`%codeact export`'s file and options, or a `UsageError` that shows the usage."""
+    import shlex
+
+    from .export import FORMATS, ExportOptions
+
+    usage = (
+        "Usage: %codeact export FILE [--format codeact|openai|sharegpt] [--only-successful] "
+        "[--drop-failed-steps]"
+    )
+    try:
+        words = shlex.split(rest)
+    except ValueError as error:
+        raise UsageError(f"{error}.\n{usage}") from None
+    paths: list[str] = []
+    values: dict[str, Any] = {}
+    while words:
+        word = words.pop(0)
+        name, _, value = word.partition("=")
+        if name == "--format":
+            if not value and words:
+                value = words.pop(0)
+            if value not in FORMATS:
+                raise UsageError(f"--format takes one of {', '.join(FORMATS)}.\n{usage}")
+            values["format"] = value
+        elif word in ("--only-successful", "--drop-failed-steps"):
+            values[word[2:].replace("-", "_")] = True
+        elif word.startswith("-"):
+            raise UsageError(f"Unknown option {word!r}.\n{usage}")
+        else:
+            paths.append(word)
+    if len(paths) != 1:
+        raise UsageError(f"%codeact export takes one file name.\n{usage}")
+    return os.path.expanduser(paths[0]), ExportOptions(**values)
 
 
 def setting_name(word: str) -> str | None:
@@ -386,6 +445,8 @@ def _value_text(name: str, value: object) -> str:
         return mask_url(str(value)) if value else "(provider default)"
     if name in _NO_LIMIT and not value:
         return "0 (no limit)"
+    if name == "temperature" and value is None:
+        return "(endpoint default)"
     if value == "":
         return "(not set)"
     return str(value)

@@ -71,7 +71,16 @@ from .executor import cut_middle
 from .providers.base import Message, Role, estimate_tokens
 from .secrets import Redactor, find_secrets
 
-__all__ = ["ANSWER_CHARS", "IMAGE_TOKENS", "OBSERVATION", "build_messages", "system_prompt"]
+__all__ = [
+    "ANSWER_CHARS",
+    "IMAGE_TOKENS",
+    "OBSERVATION",
+    "build_messages",
+    "convert_system_prompt",
+    "step_exchange",
+    "system_prompt",
+    "turn_messages",
+]
 
 OBSERVATION = "Observation:\n"
 
@@ -136,6 +145,29 @@ def system_prompt(action_format: str, namespace: str, tools: str = "") -> str:
     )
     # An empty tools section leaves a gap of blank lines.
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def convert_system_prompt(text: str, source_format: str, target_format: str) -> str:
+    """`text`, a system prompt made for `source_format`, as `target_format` makes it: the
+    same namespace and tools, the other action instructions. `text` unchanged when it
+    is not one this version makes (a newer prompt, one changed by hand)."""
+    if source_format == target_format:
+        return text
+    for tools in (_TOOLS_MARK, ""):
+        template = system_prompt(source_format, _NAMESPACE_MARK, tools)
+        pattern = re.escape(template)
+        for mark, group in ((_NAMESPACE_MARK, "namespace"), (_TOOLS_MARK, "tools")):
+            pattern = pattern.replace(re.escape(mark), f"(?P<{group}>.*)", 1)
+        match = re.fullmatch(pattern, text, re.DOTALL)
+        if match is not None:
+            found = match.groupdict()
+            return system_prompt(target_format, found["namespace"], found.get("tools") or "")
+    return text
+
+
+# Stand-ins that no prompt contains, to find where the namespace and tools went.
+_NAMESPACE_MARK = "\x00namespace\x00"
+_TOOLS_MARK = "\x00tools\x00"
 
 
 # --- parts -----------------------------------------------------------------------
@@ -267,7 +299,7 @@ def build_messages(
     `secrets` are values to redact (`namespace.secret_values(user_ns)`); with `vision`,
     images from the current request's observations are attached.
     """
-    clean = _Clean(Redactor.of([*secrets, *find_secrets(())]))
+    clean = _cleaner(secrets)
     system = _Part("system", clean(system_prompt(action_format, namespace, tools)))
     cells = _cells_parts(user_cells, clean)
     latest = _Part("user", clean(request))
@@ -294,6 +326,32 @@ def build_messages(
         _extend(messages, block.messages)
     _extend(messages, _merge([*cells, latest, *steps]))
     return messages
+
+
+def turn_messages(turn: Turn, secrets: Collection[str] = ()) -> list[Message]:
+    """`turn` as the conversation holds it after the system prompt: what every later
+    request sends of it (whole, before any cut for the budget), and what its own calls
+    sent step by step. What a trajectory record keeps (trajectory.py)."""
+    return _merge(_turn_parts(turn, _cleaner(secrets)))
+
+
+def step_exchange(
+    step: Step, secrets: Collection[str] = (), *, final: bool = False
+) -> tuple[str, str]:
+    """The step as the model sees it: (its answer, what it was told after "Observation:").
+
+    Either is empty when the step has none (a final answer, `final`, has no
+    observation; a step that never produced text has neither).
+    """
+    parts = _step_parts(step, _cleaner(secrets), vision=False, answer=final)
+    answer = next((part.content for part in parts if part.role == "assistant"), "")
+    observed = next((part.text for part in parts if part.role == "user"), "")
+    return answer, observed
+
+
+def _cleaner(secrets: Collection[str]) -> _Clean:
+    # The secret-looking environment variables (the kernel's own key lives there) always.
+    return _Clean(Redactor.of([*secrets, *find_secrets(())]))
 
 
 def _fit_history(history: Sequence[Turn], clean: _Clean, room: int) -> tuple[list[_Block], int]:

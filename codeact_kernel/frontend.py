@@ -8,8 +8,10 @@ script answering it only needs to know this one prompt.
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import ApprovalUnavailable
@@ -30,6 +32,28 @@ class Approval(enum.Enum):
     STOP = "stop"
 
 
+@dataclass(frozen=True)
+class Approved:
+    """RUN, with code the user changed before approving it (edited in its cell).
+
+    What the user saw and approved is what runs, and the model is told (`note`),
+    since its own answer holds the code it proposed.
+    """
+
+    code: str
+
+    @property
+    def note(self) -> str:
+        return (
+            "[The user edited your code before approving it; this is the code that ran:]\n"
+            f"```python\n{self.code}\n```\n"
+        )
+
+
+Decision = Approval | Approved
+"""A frontend's answer to "run this action?"."""
+
+
 class Frontend(Protocol):
     """Shows one request's events to the user (inline displays, the lab comm, a terminal)."""
 
@@ -37,8 +61,9 @@ class Frontend(Protocol):
         """Show `event`; called in order, on the thread that runs the user's code."""
         ...
 
-    async def approve(self, step: int, code: str) -> Approval:
-        """With `approval = ask`: whether the user lets `code` run, skips it or stops.
+    async def approve(self, step: int, code: str) -> Decision:
+        """With `approval = ask`: whether the user lets `code` run (maybe edited),
+        skips it or stops.
 
         Raises `ApprovalUnavailable` when this frontend has no way to ask.
         """
@@ -57,6 +82,28 @@ def read_answer(answer: str) -> Approval:
     if word in ("s", "stop"):
         return Approval.STOP
     return Approval.SKIP
+
+
+def read_reply(reply: str, proposed: str) -> Decision:
+    """Read an approval reply that may carry the approved code.
+
+    A person types a word (`read_answer`); the JupyterLab extension answers with a JSON
+    object `{"answer": "y" | "n" | "s", "code": "<the cell's source>"}` so that code
+    edited in the pending cell is what runs. Code equal to the proposal is a plain RUN.
+    """
+    if reply.lstrip().startswith("{"):
+        try:
+            data = json.loads(reply)
+        except ValueError:
+            return Approval.SKIP
+        if not isinstance(data, dict):
+            return Approval.SKIP
+        decision = read_answer(str(data.get("answer", "n")))
+        code = data.get("code")
+        if decision is Approval.RUN and isinstance(code, str) and code != proposed:
+            return Approved(code) if code.strip() else Approval.SKIP
+        return decision
+    return read_answer(reply)
 
 
 def ask_approval(ask: Ask | None, step: int, *, unavailable: str) -> Approval:

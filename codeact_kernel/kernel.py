@@ -9,7 +9,8 @@ done is `ok`; budgets, provider and configuration errors and interrupts are `err
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ipykernel.ipkernel import IPythonKernel
@@ -17,7 +18,7 @@ from IPython.core.error import UsageError
 
 from .commands import cell_options
 from .errors import CodeActError
-from .labcomm import LabBridge
+from .labcomm import LabBridge, LabFrontend
 from .magics import register_magics
 from .options import CellOptions
 from .routing import Route, route_cell
@@ -51,6 +52,25 @@ class CodeActKernel(IPythonKernel):
         self.codeact.watch_cells()
         register_magics(self.shell, self.codeact, pinned=True)
         self.lab = LabBridge(self)
+        self._finished_requests: deque[str] = deque(maxlen=32)
+
+    async def execute_request(self, stream: Any, ident: Any, parent: Any) -> None:
+        try:
+            await super().execute_request(stream, ident, parent)
+        finally:
+            self._finished_requests.append(_msg_id(parent))
+
+    def set_parent(self, ident: Any, parent: Any, channel: str = "shell") -> None:
+        # ipykernel 7 handles a comm message that arrives while a cell runs at once and
+        # then restores the parent it saw then. If the next cell started meanwhile (Run
+        # All: the extension's replay offers arrive while the cells before run), that
+        # restores the finished cell: the next cell's idle status would name it, and
+        # JupyterLab would wait for the next cell forever. A finished request never
+        # becomes the parent again.
+        msg_id = _msg_id(parent)
+        if channel == "shell" and msg_id and msg_id in self._finished_requests:
+            return
+        super().set_parent(ident, parent, channel)
 
     async def do_execute(
         self,
@@ -136,7 +156,12 @@ class CodeActKernel(IPythonKernel):
             if host.replayed(raw):
                 self.codeact.remember_replay(request)
                 return True
-            outcome = await self.codeact.run(request, options, host)
+            try:
+                outcome = await self.codeact.run(request, options, host)
+            finally:
+                # However the request ended (an interrupt included), the extension
+                # learns that it did.
+                host.end()
             if outcome.error is not None:
                 raise outcome.error
             return True
@@ -191,6 +216,11 @@ class KernelHost:
     interrupts: RequestInterrupts
     allow_stdin: bool
     cell_id: str | None
+    lab: LabFrontend | None = field(default=None, init=False)
+
+    def end(self) -> None:
+        if self.lab is not None:
+            self.lab.end()
 
     def _ask(self, prompt: str) -> str:
         with self.interrupts.blocking():
@@ -205,7 +235,9 @@ class KernelHost:
             parent=self.kernel.get_parent("shell"),
             model=settings.model,
             ask=ask,
+            approval=settings.approval,
         )
+        self.lab = lab
         return lab if lab is not None else InlineFrontend(settings.model, ask=ask)
 
     def executor(self, settings: Settings) -> Executor:
@@ -235,3 +267,8 @@ class KernelHost:
             cell_id=self.cell_id, parent=self.kernel.get_parent("shell"), model="", ask=self._ask
         )
         return lab is not None and lab.replay(raw)
+
+
+def _msg_id(message: Any) -> str:
+    header = message.get("header") if isinstance(message, dict) else None
+    return str(header.get("msg_id", "")) if isinstance(header, dict) else ""

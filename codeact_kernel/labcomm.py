@@ -23,23 +23,30 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from .actions import split_answer
+from .errors import ApprovalUnavailable
 from .events import (
     ActionObserved,
+    ActionsDropped,
     ActionSkipped,
     CodeAction,
     Event,
     Failed,
     Finished,
+    ModelText,
     Observation,
     Progress,
+    RequestRecorded,
     RequestStarted,
     StepStarted,
     UsageReport,
 )
-from .frontend import Approval, Ask, Frontend, approval_question, ask_approval
+from .frontend import Approval, Ask, Decision, Frontend, approval_question, read_reply
+from .provenance import source_hash
+from .routing import route_cell
 from .version import __version__
 
 TARGET = "codeact.lab"
@@ -56,6 +63,9 @@ NO_INPUT = (
     "approval is 'ask' but this notebook cannot take input, so the action was not run. "
     "Run the cell from JupyterLab, or `%codeact approval auto` to run actions without review."
 )
+# Routing a cell takes ~8 ms per 1,000 characters of prose, on the kernel's thread: a
+# longer text (a pasted log, a data dump) is not worth holding the kernel up as you type.
+CLASSIFY_LIMIT = 20_000
 Publish = Callable[[Mapping[str, Any]], None]
 
 
@@ -119,6 +129,8 @@ class LabBridge:
         )
         self._publish = publish or publish_output
         self._links: dict[str, Link] = {}
+        # The shell whose settings and names decide what is prose (`classify`).
+        self._shell: Any = getattr(kernel, "shell", None)
         kernel.comm_manager.register_target(TARGET, self._open)
 
     @property
@@ -142,6 +154,7 @@ class LabBridge:
         model: str,
         ask: Ask | None = None,
         narrative: Frontend | None = None,
+        approval: str = "auto",
     ) -> LabFrontend | None:
         """A frontend for this run, or None when the client that ran it has no extension."""
         link = self.link_for(parent)
@@ -154,6 +167,7 @@ class LabBridge:
             ask=ask,
             narrative=narrative,
             publish=self._publish,
+            approval=approval,
         )
 
     # --- comm lifecycle ---------------------------------------------------------------
@@ -199,17 +213,56 @@ class LabBridge:
             if offer is not None:
                 link.offers[offer.cell_id] = offer
                 return
+        if kind == "classify" and self._classify(link, data):
+            return
         # Unknown types are newer minor additions: ignore them (docs/protocol.md).
         self._log.debug("codeact: ignored lab message %r", kind)
+
+    def _classify(self, link: Link, data: Mapping[str, Any]) -> bool:
+        """Tell the extension whether a cell the user is typing would go to the model.
+
+        The kernel's own routing decides (with this shell's automagic, magics and
+        names), so the editor marks exactly the cells that will run as prompts. The
+        answer echoes the source's hash: the extension drops answers about a source
+        that has changed since it asked.
+        """
+        cell_id, source = data.get("cell_id"), data.get("source")
+        if not isinstance(cell_id, str) or not isinstance(source, str):
+            return False
+        if len(source) > CLASSIFY_LIMIT:
+            return True
+        shell = self._shell
+        if shell is None:
+            route = route_cell(source)
+        else:
+            route = route_cell(
+                source,
+                automagic=bool(shell.automagic),
+                line_magics=shell.magics_manager.magics["line"],
+                namespace=shell.user_ns,
+            )
+        link.send(
+            {
+                "type": "classified",
+                "cell_id": cell_id,
+                "source_hash": source_hash(source),
+                "kind": route.kind,
+            }
+        )
+        return True
 
 
 class LabFrontend:
     """Renders one request for a notebook whose view has the extension.
 
-    The prompt cell gets the narrative (through `narrative`, by default an
-    `InlineFrontend` that leaves out code blocks); the extension gets one message per
-    phase and builds the generated cells from them.
+    The prompt cell gets the narrative (through `narrative`, by default a
+    `LabNarrative`: the inline rendering without code blocks, whose step prose moves to
+    the step cells); the extension gets one message per phase and builds the generated
+    cells from them.
     """
+
+    progress_seconds = 0.25
+    """At most one `progress` message per this while text streams."""
 
     def __init__(
         self,
@@ -221,19 +274,22 @@ class LabFrontend:
         narrative: Frontend | None = None,
         publish: Publish | None = None,
         clock: Callable[[], float] = time.time,
+        approval: str = "auto",
     ) -> None:
         if narrative is None:
-            from .render_inline import InlineFrontend
+            from .lab_narrative import LabNarrative
 
-            narrative = InlineFrontend(model, ask=ask, show_code=False)
+            narrative = LabNarrative(model)
         self.link = link
         self.cell_id = cell_id
         self.model = model
         self.ask = ask
         self.narrative = narrative
+        self.approval = approval
         self.request_id = uuid.uuid4().hex
         self._publish = publish or publish_output
         self._clock = clock
+        self._tally = _Tally(started=clock())
 
     # --- Frontend -------------------------------------------------------------------
 
@@ -243,7 +299,13 @@ class LabFrontend:
         # generated cell: the narrative renders before a window opens, after it closes.
         closes_window = isinstance(event, (ActionSkipped, ActionObserved))
         if not closes_window:
-            self.narrative.render(event)
+            self.narrative.render(self._for_narrative(event))
+        if isinstance(event, CodeAction) or (isinstance(event, Finished) and self._tally.actions):
+            # The step's prose goes with its cell (`explanation`), and a final answer
+            # after actions to a cell after them (`answer_cell`), in reading order.
+            clear = getattr(self.narrative, "clear_step", None)
+            if clear is not None:
+                clear()
         if isinstance(event, (CodeAction, ActionSkipped, ActionObserved)):
             # ipykernel buffers stdout/stderr and sends them later; what was printed
             # must be on IOPub before the window opens or closes around it.
@@ -252,14 +314,39 @@ class LabFrontend:
         if closes_window:
             self.narrative.render(event)
 
+    def _for_narrative(self, event: Event) -> Event:
+        # The footer counts actions (the step cells above it), not the final answer.
+        if isinstance(event, (Finished, Failed)):
+            return replace(event, steps=self._tally.actions)
+        return event
+
     def _announce(self, event: Event) -> None:
+        tally = self._tally
         if isinstance(event, RequestStarted):
-            self._send("request_start", model=event.model or self.model, started=self._clock())
+            self._send(
+                "request_start",
+                model=event.model or self.model,
+                started=self._clock(),
+                approval=self.approval,
+            )
         elif isinstance(event, StepStarted):
+            # A new step's first text is reported at once.
+            tally.step, tally.text, tally.streamed, tally.last_progress = event.step, [], 0, 0.0
             self._send("progress", step=event.step, state="thinking")
+        elif isinstance(event, ModelText):
+            tally.text.append(event.text)
+            tally.streamed += len(event.text)
+            self._streaming(event.step)
+        elif isinstance(event, ActionsDropped):
+            tally.text = [event.answer]
         elif isinstance(event, Progress):
             self._send("progress", step=event.step, state="thinking", message=event.message)
         elif isinstance(event, UsageReport):
+            tally.tokens, tally.estimated, tally.streamed = (
+                event.request.total,
+                event.request.estimated,
+                0,
+            )
             self._send(
                 "progress",
                 step=event.step,
@@ -267,54 +354,128 @@ class LabFrontend:
                 estimated=event.request.estimated,
             )
         elif isinstance(event, CodeAction):
-            self._send("action_start", step=event.step, code=event.code, model=self.model)
-        elif isinstance(event, ActionSkipped):
+            tally.actions += 1
             self._send(
-                "action_end",
+                "action_start",
                 step=event.step,
                 code=event.code,
                 model=self.model,
-                status="skipped",
-                outputs=[],
-                execution_count=None,
-                error_name=None,
+                explanation=split_answer("".join(tally.text))[0],
+            )
+        elif isinstance(event, ActionSkipped):
+            self._action_end(
+                event.step, event.code, "skipped", answer=event.answer, observed=event.observed
             )
         elif isinstance(event, ActionObserved):
             observation = event.observation
-            self._send(
-                "action_end",
-                step=event.step,
-                code=event.code,
-                model=self.model,
-                status=action_status(observation),
+            self._action_end(
+                event.step,
+                event.code,
+                action_status(observation),
                 outputs=[dict(output) for output in observation.outputs],
                 execution_count=observation.execution_count,
                 error_name=observation.error_name,
+                answer=event.answer,
+                observed=event.observed,
             )
         elif isinstance(event, Finished):
-            self._send(
-                "request_end",
-                status="ok",
-                steps=event.steps,
-                tokens=event.usage.total,
-                seconds=round(event.seconds, 3),
-                error=None,
+            tally.ending = self._ending(
+                "ok", event.usage.total, event.seconds, answer_cell=event.answer
             )
         elif isinstance(event, Failed):
-            self._send(
-                "request_end",
-                status="error",
-                steps=event.steps,
-                tokens=event.usage.total,
-                seconds=round(event.seconds, 3),
-                error={"ename": type(event.error).__name__, "evalue": str(event.error)},
-            )
+            error = {"ename": type(event.error).__name__, "evalue": str(event.error)}
+            tally.ending = self._ending("error", event.usage.total, event.seconds, error=error)
+        elif isinstance(event, RequestRecorded):
+            self.end(event.record)
 
-    async def approve(self, step: int, code: str) -> Approval:
-        if self.ask is not None:
-            # The extension answers the question itself: it shows Run / Skip instead.
-            self._send("approval_request", step=step, prompt=approval_question(step))
-        return ask_approval(self.ask, step, unavailable=NO_INPUT)
+    def _streaming(self, step: int) -> None:
+        """Tell the progress line that text streams, with an estimate of its tokens."""
+        now = self._clock()
+        if now - self._tally.last_progress < self.progress_seconds:
+            return
+        self._tally.last_progress = now
+        self._send(
+            "progress",
+            step=step,
+            state="writing",
+            tokens=self._tally.tokens + estimate_tokens(self._tally.streamed),
+            estimated=True,
+        )
+
+    def _action_end(
+        self,
+        step: int,
+        code: str,
+        status: str,
+        *,
+        outputs: list[dict[str, Any]] | None = None,
+        execution_count: int | None = None,
+        error_name: str | None = None,
+        answer: str = "",
+        observed: str = "",
+    ) -> None:
+        self._send(
+            "action_end",
+            step=step,
+            code=code,
+            model=self.model,
+            status=status,
+            outputs=outputs or [],
+            execution_count=execution_count,
+            error_name=error_name,
+            answer=answer,
+            observed=observed,
+        )
+
+    def _ending(
+        self,
+        status: str,
+        tokens: int,
+        seconds: float,
+        *,
+        error: dict[str, str] | None = None,
+        answer_cell: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "status": status,
+            "steps": self._tally.actions,
+            "tokens": tokens,
+            "seconds": round(seconds, 3),
+            "error": error,
+            # A prose-only answer stays in the prompt cell; after actions it reads
+            # after them, in a Markdown cell of its own.
+            "answer_cell": answer_cell if self._tally.actions else None,
+        }
+
+    def end(self, record: Mapping[str, Any] | None = None) -> None:
+        """Send `request_end` once: with the trajectory record (`RequestRecorded`), or,
+        when the host ends the request without one, with what is known."""
+        tally = self._tally
+        if tally.ended:
+            return
+        tally.ended = True
+        ending = tally.ending or self._ending(
+            "interrupted", tally.tokens, self._clock() - tally.started
+        )
+        self._send("request_end", **ending, record=dict(record) if record is not None else None)
+
+    async def approve(self, step: int, code: str) -> Decision:
+        if self.ask is None:
+            raise ApprovalUnavailable(NO_INPUT)
+        question = approval_question(step)
+        # The extension answers the question itself: it shows Run / Skip instead, and
+        # answers with the cell's source, so code edited in the cell is what runs.
+        self._send("approval_request", step=step, prompt=question)
+        try:
+            decision = read_reply(self.ask(question), code)
+        except KeyboardInterrupt:
+            decision = Approval.STOP
+        if decision is Approval.STOP:
+            # Never approved, never run: the cell becomes a raw cell that no Run All
+            # executes, and the interrupt notice falls outside its window.
+            _flush_streams()
+            self._action_end(step, code, "skipped")
+        return decision
 
     # --- replay ---------------------------------------------------------------------
 
@@ -348,6 +509,29 @@ class LabFrontend:
         self.link.send(
             {"type": kind, "request_id": self.request_id, "cell_id": self.cell_id, **fields}
         )
+
+
+@dataclass
+class _Tally:
+    """What one request's messages need to know of it so far."""
+
+    started: float
+    step: int = 0
+    actions: int = 0
+    tokens: int = 0
+    estimated: bool = False
+    text: list[str] = field(default_factory=list)
+    """The current step's streamed answer, in pieces."""
+    streamed: int = 0
+    """Characters streamed since the latest usage report."""
+    last_progress: float = 0.0
+    ending: dict[str, Any] | None = None
+    ended: bool = False
+
+
+def estimate_tokens(characters: int) -> int:
+    """Tokens of streamed text before the server reports usage (about 4 characters each)."""
+    return (characters + 3) // 4
 
 
 def action_status(observation: Observation) -> str:

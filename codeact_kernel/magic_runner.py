@@ -37,7 +37,7 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from .errors import ApprovalUnavailable
 from .events import Event, Observation
 from .executor import Executor, ShellExecutor, acting, drain_payloads, refusing_exit
-from .frontend import Approval, Frontend
+from .frontend import Decision, Frontend
 from .interrupts import RequestInterrupts, StepTimer
 from .options import CellOptions
 from .render_inline import InlineFrontend
@@ -274,7 +274,7 @@ class MainThreadFrontend:
     def render(self, event: Event) -> None:
         self.bridge.post(lambda: self.inner.render(event))
 
-    async def approve(self, step: int, code: str) -> Approval:
+    async def approve(self, step: int, code: str) -> Decision:
         return await self.bridge.call(lambda: finish_now(self.inner.approve(step, code)))
 
 

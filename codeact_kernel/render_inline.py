@@ -3,7 +3,9 @@
 Per step, the model's text streams into one Markdown display that is updated in place;
 its code action therefore appears highlighted before it runs, and the action's own
 outputs follow live. Notes about the answer (cut at the output limit, actions dropped)
-stay under it. A one-line footer closes the request.
+stay under it. A one-line footer closes the request, however it ended; it carries the
+request's trajectory record in its output metadata (`metadata["codeact"]["trajectory"]`),
+so every frontend that saves outputs (nbclient, papermill, VS Code) keeps it.
 
 Every update re-sends the whole text (as Markdown and as plain text), so updates are
 throttled by size: at most ten a second, and no more often than keeps what is sent
@@ -32,10 +34,12 @@ from .events import (
     Interrupted,
     ModelText,
     Progress,
+    RequestRecorded,
     StepStarted,
     Usage,
 )
 from .frontend import Approval, Ask, ask_approval
+from .provenance import METADATA_KEY
 
 NO_INPUT = (
     "approval is 'ask' but this frontend cannot take input, so the action was not run. "
@@ -97,6 +101,7 @@ class InlineFrontend:
         self._status = ""
         self._last_update = 0.0
         self._sent = ""
+        self._footer_text: str | None = None
 
     def render(self, event: Event) -> None:
         if isinstance(event, StepStarted):
@@ -125,11 +130,19 @@ class InlineFrontend:
             self._publish_markdown("_Action skipped._")
         elif isinstance(event, Finished):
             self._flush()
-            self._footer(footer_text(event.steps, event.usage, event.seconds, self.model))
+            self._footer_text = footer_text(event.steps, event.usage, event.seconds, self.model)
         elif isinstance(event, Failed):
             self._flush()
             status = f"stopped: {type(event.error).__name__}"
-            self._footer(footer_text(event.steps, event.usage, event.seconds, self.model, status))
+            self._footer_text = footer_text(
+                event.steps, event.usage, event.seconds, self.model, status
+            )
+        elif isinstance(event, RequestRecorded):
+            # The record comes last, whatever ended the request: the footer waits for
+            # it, so that one output carries both.
+            self._flush()
+            text = self._footer_text or interrupted_footer(event.record, self.model)
+            self._footer(text, event.record)
 
     async def approve(self, step: int, code: str) -> Approval:
         return ask_approval(self.ask, step, unavailable=NO_INPUT)
@@ -170,11 +183,27 @@ class InlineFrontend:
     def _publish_markdown(self, markdown: str) -> None:
         _display({"text/markdown": markdown, "text/plain": markdown})
 
-    def _footer(self, text: str) -> None:
-        _display({"text/markdown": f"<sub>{text}</sub>", "text/plain": text})
+    def _footer(self, text: str, record: dict[str, Any]) -> None:
+        _display(
+            {"text/markdown": f"<sub>{text}</sub>", "text/plain": text},
+            {METADATA_KEY: {"trajectory": record}},
+        )
 
 
-def _display(bundle: dict[str, Any]) -> DisplayHandle:
-    handle = display(bundle, raw=True, display_id=True)
+def interrupted_footer(record: dict[str, Any], model: str) -> str:
+    """The footer of a request that ended without `Finished` or `Failed`, from its record."""
+    usage = record.get("usage") or {}
+    tokens = Usage(
+        int(usage.get("input_tokens", 0)),
+        int(usage.get("output_tokens", 0)),
+        bool(usage.get("estimated", False)),
+    )
+    status = "interrupted" if record.get("status") == "interrupted" else "stopped"
+    steps = len(record.get("steps") or ())
+    return footer_text(steps, tokens, float(record.get("seconds", 0.0)), model, status)
+
+
+def _display(bundle: dict[str, Any], metadata: dict[str, Any] | None = None) -> DisplayHandle:
+    handle = display(bundle, raw=True, display_id=True, metadata=metadata)
     assert isinstance(handle, DisplayHandle)
     return handle

@@ -20,15 +20,18 @@ import contextlib
 import os
 import re
 import threading
+import time
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from .background import BackgroundLoop
 from .errors import CodeActError
-from .events import Turn, Usage
+from .events import RequestRecorded, Turn, Usage
 from .options import CellOptions
 from .settings import CodeAct, Settings, resolve
 from .tools import Toolbox
@@ -36,8 +39,10 @@ from .tools import Toolbox
 if TYPE_CHECKING:  # loaded with the first request: kernel start and %load_ext stay fast
     import httpx
 
+    from .agent import Agent
     from .executor import Executor
     from .frontend import Frontend
+    from .trajectory import Trajectory
 
 INTERRUPTED = "The request was interrupted; what happened so far is kept in the conversation."
 INTERRUPTED_UNREMEMBERED = "The request was interrupted (--no-history: it is not remembered)."
@@ -90,6 +95,9 @@ class Session:
         self.environ = environ
         self.overrides: dict[str, Any] = {}
         self.turns: list[Turn] = []
+        # Every request's trajectory record, kept through `reset` (which is about what
+        # the model sees next), for `%codeact export`.
+        self.records: list[Trajectory] = []
         self.pending_cells: list[str] = []
         self.usage = Usage()
         self.requests = 0
@@ -253,6 +261,9 @@ class Session:
             or (settings.vision == "auto" and accepts_images(settings.model)),
             tools=tools,
         )
+        # The Lab comm's id when the frontend has one, so the record and the cells agree.
+        request_id = str(getattr(frontend, "request_id", "") or uuid.uuid4().hex)
+        recording = _Recording(request_id, settings, agent, datetime.now(timezone.utc))
         self.running = True
         self._idle.clear()
         try:
@@ -262,12 +273,45 @@ class Session:
                     frontend.render(event)
         except asyncio.CancelledError:
             turn.error = "interrupted by the user"
+            # An interrupt stays an interrupt, whatever showing its record does.
+            with contextlib.suppress(Exception):
+                self._record(turn, recording, frontend)
+            raise
+        except Exception as error:
+            # A bug of ours (rendering, most likely): the record says so, if it still can.
+            with contextlib.suppress(Exception):
+                self._record(turn, recording, frontend, error)
             raise
         finally:
             self.running = False
             self._idle.set()
             self.usage += turn.usage
+        self._record(turn, recording, frontend)
         return Outcome(turn)
+
+    def _record(
+        self,
+        turn: Turn,
+        recording: _Recording,
+        frontend: Frontend,
+        error: BaseException | None = None,
+    ) -> None:
+        """Keep the request's trajectory record and hand it to the frontend, last."""
+        from .trajectory import record_turn
+
+        record = record_turn(
+            turn,
+            request_id=recording.request_id,
+            system=recording.agent.system,
+            model=recording.settings.model,
+            settings=recording.settings,
+            secrets=self.secrets(recording.settings),
+            started=recording.started,
+            seconds=time.monotonic() - recording.clock,
+            error=error,
+        )
+        self.records.append(record)
+        frontend.render(RequestRecorded(record.to_json()))
 
     async def tools_section(self, settings: Settings) -> str:
         """The Tools section for a request, MCP servers started first if their tools are
@@ -281,6 +325,17 @@ class Session:
             else:
                 await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(start, loop))
         return self.tools.section()
+
+
+@dataclass(frozen=True)
+class _Recording:
+    """What a request's record needs beyond its turn."""
+
+    request_id: str
+    settings: Settings
+    agent: Agent
+    started: datetime
+    clock: float = field(default_factory=time.monotonic)
 
 
 def interrupted_message(options: CellOptions) -> str:

@@ -31,12 +31,19 @@ from codeact_kernel.events import (
     ModelText,
     Observation,
     Progress,
+    RequestRecorded,
     RequestStarted,
     StepStarted,
     Usage,
     UsageReport,
 )
-from codeact_kernel.frontend import APPROVAL_PATTERN, Approval, approval_question
+from codeact_kernel.frontend import (
+    APPROVAL_PATTERN,
+    Approval,
+    Approved,
+    approval_question,
+    read_reply,
+)
 from codeact_kernel.labcomm import (
     PROTOCOL,
     REPLAY_PROMPT,
@@ -101,10 +108,15 @@ class Narrative:
     def __init__(self, journal: list[Any]) -> None:
         self.journal = journal
         self.events: list[Event] = []
+        self.cleared: list[int] = []
 
     def render(self, event: Event) -> None:
         self.events.append(event)
         self.journal.append(("narrative", type(event).__name__))
+
+    def clear_step(self) -> None:
+        step = next((e.step for e in reversed(self.events) if isinstance(e, CodeAction)), 0)
+        self.cleared.append(step)
 
     async def approve(self, step: int, code: str) -> Approval:
         raise AssertionError("the lab frontend asks for approval itself")
@@ -308,17 +320,25 @@ def test_a_request_produces_the_documented_messages(
         ModelText(2, "It is 2."),
         UsageReport(2, usage, usage + usage),
         Finished("It is 2.", 2, usage + usage, 1.23456),
+        RequestRecorded({"version": 1, "final": "It is 2."}),
     ]
     for event in events:
         lab.render(event)
 
-    assert narrative.events == events
+    # The footer counts the one action, not the final answer.
+    footer = Finished("It is 2.", 1, usage + usage, 1.23456)
+    assert narrative.events == [*events[:-2], footer, events[-1]]
+    # The step's prose left the prompt cell when its action started, and the final
+    # answer when it ended (it goes to a cell after the steps).
+    assert narrative.cleared == [1, 1]
     assert comm.types() == [
         "request_start",
         "progress",
         "progress",
+        "progress",
         "action_start",
         "action_end",
+        "progress",
         "progress",
         "progress",
         "progress",
@@ -329,11 +349,12 @@ def test_a_request_produces_the_documented_messages(
         assert message["cell_id"] == "prompt-cell"
     start, action, end, final = (
         comm.sent[0],
-        comm.sent[3],
         comm.sent[4],
+        comm.sent[5],
         comm.sent[-1],
     )
     assert start["model"] == "openai:m"
+    assert start["approval"] == "auto"
     assert isinstance(start["started"], float)
     assert action == {
         "type": "action_start",
@@ -342,18 +363,26 @@ def test_a_request_produces_the_documented_messages(
         "step": 1,
         "code": "print(1 + 1)",
         "model": "openai:m",
+        "explanation": "Sure.",
     }
     assert end["status"] == "ok"
     assert end["execution_count"] == 7
     assert end["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "2\n"}]
     assert end["error_name"] is None
-    assert comm.sent[2]["tokens"] == 120
-    assert comm.sent[6]["message"] == "rate-limited, retrying in 1 s"
+    # While text streams the progress line counts it (estimated), then the real usage.
+    assert comm.sent[2]["state"] == "writing"
+    assert comm.sent[2]["tokens"] == 8
+    assert comm.sent[2]["estimated"] is True
+    assert comm.sent[3]["tokens"] == 120
+    assert comm.sent[7]["message"] == "rate-limited, retrying in 1 s"
+    assert comm.sent[8]["tokens"] == 120 + 2
     assert final["status"] == "ok"
-    assert final["steps"] == 2
+    assert final["steps"] == 1
     assert final["tokens"] == 240
     assert final["seconds"] == 1.235
     assert final["error"] is None
+    assert final["answer_cell"] == "It is 2."
+    assert final["record"] == {"version": 1, "final": "It is 2."}
 
 
 def test_prompt_cell_output_never_falls_inside_an_action_window(
@@ -415,6 +444,10 @@ def test_failed_request_reports_the_error(
 ) -> None:
     lab, comm, _ = frontend
     lab.render(Failed(CodeActError("boom"), 3, Usage(1, 2), 0.5))
+    assert comm.sent == [], "request_end waits for the record"
+    lab.end()
+    assert comm.sent[-1]["record"] is None
+    assert comm.sent[-1]["answer_cell"] is None
     assert comm.sent[-1]["type"] == "request_end"
     assert comm.sent[-1]["status"] == "error"
     assert comm.sent[-1]["error"] == {"ename": "CodeActError", "evalue": "boom"}
@@ -453,13 +486,18 @@ def test_approval_is_announced_then_asked_on_stdin(
     )
     assert frontend is not None
     assert complete(frontend.approve(2, "print(2)")) is approved
-    request = comm.sent[-1]
+    request = next(message for message in comm.sent if message["type"] == "approval_request")
     assert request["type"] == "approval_request"
     assert request["step"] == 2
     # The extension recognises the stdin request by its prompt.
     assert request["prompt"] == asked[0] == approval_question(2)
     assert APPROVAL_PATTERN.match(request["prompt"])
-    assert journal[-2:] == [("comm", "approval_request"), ("stdin", asked[0])]
+    asking = journal.index(("comm", "approval_request"))
+    assert journal[asking + 1] == ("stdin", asked[0])
+    if approved is Approval.STOP:
+        # A stopped action never ran: its window closes before the interrupt notice.
+        assert comm.sent[-1]["type"] == "action_end"
+        assert comm.sent[-1]["status"] == "skipped"
 
 
 def test_stop_during_approval_interrupts(
@@ -699,6 +737,19 @@ def test_real_kernel_handshake_and_one_request(
     ]
     assert not any("print(6 * 7)" in md for md in markdown)
     assert any("The answer is 42." in md for md in markdown)
+    # The step's prose leaves the prompt cell as its action starts (it is the step's
+    # explanation), and so does the final answer that follows it (the answer cell).
+    assert types[types.index("action_start") - 1] == "update_display_data"
+    emptied = [
+        m for m in messages if m["msg_type"] == "update_display_data" and m["content"]["data"] == {}
+    ]
+    assert len(emptied) == 2
+    start = next(d for d in data if d["type"] == "action_start")
+    assert start["explanation"] == "I will compute it."
+    end_of_request = data[-1]
+    assert end_of_request["answer_cell"] == "The answer is 42."
+    assert end_of_request["steps"] == 1
+    assert end_of_request["record"]["final"] == "The answer is 42."
 
     # Another client of the same kernel (no extension) gets inline rendering.
     other = client.session.session
@@ -748,3 +799,117 @@ def test_real_kernel_replays_when_asked(
     shown = [m["content"]["data"] for m in messages if m["msg_type"] == "display_data"]
     assert shown[0]["text/markdown"] == "Sure, done."
     assert "replayed without the model" in shown[-1]["text/plain"]
+
+
+def test_real_kernel_replays_twice_in_a_row(
+    kernel_client: BlockingKernelClient, model_server: ScriptedModelServer
+) -> None:
+    # Run All over two answered prompts: each replay is its own complete execution,
+    # ending with an idle status of its own (kernel.CodeActKernel.set_parent).
+    client = kernel_client
+    open_id = shell_request(
+        client, "comm_open", {"comm_id": "lab-comm-3", "target_name": TARGET, "data": hello()}
+    )
+    collect(client, open_id)
+    # As JupyterLab sends them: each offer just before its cell, all at once, so the
+    # second offer arrives while the first cell runs (ipykernel 7 handles it at once).
+    executions = []
+    for cell_id in ("first", "second"):
+        source = f"answer the {cell_id} question"
+        offer = {"type": "replay_offer", "cell_id": cell_id, "source": source}
+        shell_request(
+            client,
+            "comm_msg",
+            {"comm_id": "lab-comm-3", "data": offer | {"outputs": [NARRATIVE], "steps": []}},
+        )
+        content = {"code": source, "silent": False, "allow_stdin": True}
+        executions.append(shell_request(client, "execute_request", content, cellId=cell_id))
+    idle: list[str] = []
+    shown: dict[str, int] = {}
+    deadline = time.monotonic() + 30
+    while len(idle) < len(executions) and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            client.get_stdin_msg(timeout=0.01)
+            client.input("replay")
+        with contextlib.suppress(queue.Empty):
+            message = client.get_iopub_msg(timeout=0.05)
+            parent_id = message["parent_header"].get("msg_id", "")
+            if message["msg_type"] == "display_data":
+                shown[parent_id] = shown.get(parent_id, 0) + 1
+            if (
+                message["msg_type"] == "status"
+                and message["content"]["execution_state"] == "idle"
+                and parent_id in executions
+            ):
+                idle.append(parent_id)
+    # Each execution ends with an idle status of its own (JupyterLab waits for it).
+    assert idle == executions
+    assert all(shown.get(exec_id) for exec_id in executions)
+    assert model_server.requests == []
+
+
+# --- approval carries the code the user approved -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "decision"),
+    [
+        ('{"answer": "y", "code": "print(2)"}', Approval.RUN),
+        ('{"answer": "y", "code": "print(3)"}', Approved("print(3)")),
+        ('{"answer": "y"}', Approval.RUN),
+        ('{"answer": "n", "code": "print(3)"}', Approval.SKIP),
+        ('{"answer": "s", "code": "print(3)"}', Approval.STOP),
+        ('{"answer": "y", "code": "   "}', Approval.SKIP),
+        ('{"answer": "y", "code": ', Approval.SKIP),
+        ("[1]", Approval.SKIP),
+        ("y", Approval.RUN),
+    ],
+)
+def test_an_approval_reply_may_carry_the_approved_code(reply: str, decision: object) -> None:
+    assert read_reply(reply, "print(2)") == decision
+
+
+def test_edited_code_is_what_the_lab_frontend_approves(
+    bridge: tuple[LabBridge, FakeKernel], journal: list[Any]
+) -> None:
+    lab, kernel = bridge
+    open_comm(kernel, journal, hello())
+    reply = '{"answer": "y", "code": "print(\\"edited\\")"}'
+    frontend = lab.frontend(
+        cell_id="p", parent=parent(), model="m", ask=lambda _: reply, narrative=Narrative(journal)
+    )
+    assert frontend is not None
+    decision = complete(frontend.approve(1, 'print("proposed")'))
+    assert decision == Approved('print("edited")')
+    assert isinstance(decision, Approved)
+    # The model reads what ran.
+    assert 'print("edited")' in decision.note
+
+
+def test_every_request_ends_with_request_end(
+    frontend: tuple[LabFrontend, FakeComm, Narrative],
+) -> None:
+    lab, comm, _ = frontend
+    lab.render(RequestStarted("r", "openai:m"))
+    lab.render(StepStarted(1))
+    lab.render(UsageReport(1, Usage(5, 6), Usage(5, 6)))
+    # Interrupted: no Finished, no record; the host ends the request.
+    lab.end()
+    lab.end()
+    ends = [m for m in comm.sent if m["type"] == "request_end"]
+    assert len(ends) == 1
+    assert ends[0]["status"] == "interrupted"
+    assert ends[0]["tokens"] == 11
+    assert ends[0]["record"] is None
+    assert ends[0]["answer_cell"] is None
+
+
+def test_a_prose_answer_stays_in_the_prompt_cell(
+    frontend: tuple[LabFrontend, FakeComm, Narrative],
+) -> None:
+    lab, comm, narrative = frontend
+    lab.render(Finished("Just prose.", 1, Usage(1, 1), 0.1))
+    lab.render(RequestRecorded({"version": 1}))
+    assert comm.sent[-1]["answer_cell"] is None
+    assert comm.sent[-1]["steps"] == 0
+    assert narrative.cleared == []

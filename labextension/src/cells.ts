@@ -19,11 +19,21 @@ export interface IProvenance {
   request_id: string;
   step: number;
   model: string;
-  /** `running` and `pending` (awaiting approval) only while the request runs. */
-  status: ActionStatus | 'running' | 'pending';
+  /**
+   * The truth about the cell's latest execution, whoever ran it; `edited` when its
+   * source changed since. `running` and `pending` (awaiting approval) only while the
+   * request runs.
+   */
+  status: ActionStatus | 'edited' | 'running' | 'pending';
   error_name?: string | null;
-  /** Hash of the source as generated: a different hash means the user edited it. */
+  /** Hash of the source as generated (or as approved): another hash means an edit. */
   source_hash: string;
+  /** The model's answer for this step, as the model saw it (action_end). */
+  answer?: string;
+  /** What the model was told after "Observation:" (action_end). */
+  observed?: string;
+  /** The step's prose, shown with the cell (action_start). */
+  explanation?: string;
 }
 
 /** What the rules need to know of a cell. */
@@ -186,16 +196,46 @@ export function replacement(
 
 /**
  * Whether a prompt cell, scheduled together with `scheduled`, should replay its
- * generated cells rather than ask the model: yes when any of them runs in the same
- * batch (Run All, Run Selected over the prompt and its cells), since asking the model
- * too would do the work twice.
+ * earlier run rather than ask the model: yes when any of its generated cells runs in
+ * the same batch (Run All, Run Selected over the prompt and its cells), since asking
+ * the model too would do the work twice; and, for a prompt `answered` without cells
+ * (prose only, failed, stopped), when it runs with other cells. Run on its own, a
+ * prompt asks the model.
  */
 export function shouldReplay(
   cells: readonly ICellInfo[],
   promptId: string,
-  scheduled: ReadonlySet<string>
+  scheduled: ReadonlySet<string>,
+  answered = false
 ): boolean {
-  return generatedBy(cells, promptId).some(index => scheduled.has(cells[index].id));
+  const generated = generatedBy(cells, promptId);
+  if (generated.some(index => scheduled.has(cells[index].id))) {
+    return true;
+  }
+  return answered && generated.length === 0 && scheduled.size > 1;
+}
+
+/**
+ * The status a generated cell gets from an execution of its own (Run All, Run):
+ * the truth about its latest run, whoever ran it.
+ */
+export function executionStatus(
+  success: boolean,
+  errorName: string | null | undefined
+): { status: ActionStatus; error_name: string | null } {
+  if (success) {
+    return { status: 'ok', error_name: null };
+  }
+  if (errorName === 'KeyboardInterrupt') {
+    return { status: 'interrupted', error_name: errorName };
+  }
+  return { status: 'error', error_name: errorName || null };
+}
+
+/** `tags` without `tag` (a new array). */
+export function withoutTag(tags: unknown, tag: string): string[] {
+  const list = Array.isArray(tags) ? tags.filter(t => typeof t === 'string') : [];
+  return list.filter(t => t !== tag);
 }
 
 /** The steps a replay stands for: the prompt's generated cells, as they run, in order. */

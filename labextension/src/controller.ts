@@ -1,6 +1,8 @@
 /**
- * One notebook document's side of the protocol: the comm, the generated cells, the
- * diversion of action outputs, the kernel's stdin questions and replay offers.
+ * One notebook document's side of the protocol (docs/protocol.md): it routes the
+ * kernel's messages to the modules that do the work — the comm (comm.ts), the request
+ * state (requests.ts), output diversion (outputs.ts), stdin (stdin.ts), replay
+ * batching (replay.ts) and the notebook edits (edits.ts).
  *
  * There is one controller per document context, shared by every view of it, so each
  * generated cell is inserted once however many views are open; the kernel talks only
@@ -11,96 +13,55 @@
 import type { ISessionContext } from '@jupyterlab/apputils';
 import type { Cell, CodeCell, ICellModel, ICodeCellModel } from '@jupyterlab/cells';
 import type { DocumentRegistry } from '@jupyterlab/docregistry';
-import type * as nbformat from '@jupyterlab/nbformat';
 import type { INotebookModel } from '@jupyterlab/notebook';
-import { Kernel, KernelMessage } from '@jupyterlab/services';
-import type { PartialJSONObject } from '@lumino/coreutils';
+import type { KernelMessage } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import {
-  findAction,
-  generatedBy,
-  ICellInfo,
-  insertionIndex,
-  IProvenance,
-  METADATA_KEY,
-  provenance,
-  RAISES_EXCEPTION,
-  replacement,
-  replaySteps,
-  shouldReplay,
-  sourceHash,
-  withTag
-} from './cells';
-import { isOutputMessage, OutputCollector } from './outputs';
-import {
-  COMM_TARGET,
-  EXTENSION_VERSION,
+import { isAnswered, superseded } from './answers';
+import { generatedBy, provenance, replaySteps, shouldReplay, sourceHash } from './cells';
+import { KernelLink } from './comm';
+import { NotebookEdits } from './edits';
+import { ActionOutputs } from './outputs';
+import type {
   IActionEnd,
   IActionStart,
   IApprovalRequest,
-  IHello,
+  IClassified,
+  IClassify,
   IProgress,
   IReplayOffer,
   IReplayQuery,
+  IRequestEnd,
   IRequestStart,
-  KernelMessage as CodeActMessage,
-  parseKernelMessage,
-  PROTOCOL_VERSION
+  KernelMessage as CodeActMessage
 } from './protocol';
-import { QuestionDesk } from './questions';
+import { ReplayBatches } from './replay';
+import { IApproval, IRequestView, RequestMachine } from './requests';
+import { Future, IInputArea, StdinRouter } from './stdin';
 
-/** The kernelspec name and kernel implementation of the codeact kernel. */
-const KERNEL_NAME = 'codeact';
-const IMPLEMENTATION = 'codeact_kernel';
+export type { IApproval, IRequestView, RequestState } from './requests';
 
-export type RequestState = 'thinking' | 'running' | 'approval';
-
-/** What the prompt cell's progress bar shows. */
-export interface IRequestView {
-  requestId: string;
-  promptId: string;
-  step: number;
-  tokens: number;
-  estimated: boolean;
-  /** Date.now() when the request started. */
-  started: number;
-  state: RequestState;
-  message: string;
-}
-
-/** The Run / Skip controls of an action awaiting approval. */
-export interface IApproval {
-  step: number;
-  run(): void;
-  skip(): void;
-}
-
-interface IRequest extends IRequestView {
-  parentMsgId: string;
-  current: number | null;
-  collectors: Map<number, OutputCollector>;
+/** A running request: its state, its diverted outputs, its approval controls. */
+interface IActive {
+  machine: RequestMachine;
+  outputs: ActionOutputs;
   approvals: Map<number, IApproval>;
   unhook: () => void;
 }
 
-type Future = Kernel.IShellFuture<
-  KernelMessage.IExecuteRequestMsg,
-  KernelMessage.IExecuteReplyMsg
->;
-
 export class NotebookController {
   private readonly _changed = new Signal<this, void>(this);
-  private readonly _requests = new Map<string, IRequest>();
-  private readonly _desk = new QuestionDesk();
-  private readonly _watched = new WeakSet<object>();
-  private _kernel: Kernel.IKernelConnection | null = null;
-  private _comm: Kernel.IComm | null = null;
-  private _codeact: boolean | null = null;
-  private _unsupported = false;
-  private _batch: Set<string> | null = null;
-  private readonly _offered = new Set<string>();
-  private readonly _verdicts = new Map<string, 'replay' | 'model'>();
+  private readonly _classified = new Signal<this, IClassified>(this);
+  private readonly _requests = new Map<string, IActive>();
+  private readonly _edits: NotebookEdits;
+  private readonly _link: KernelLink;
+  private readonly _replays: ReplayBatches;
+  private readonly _stdin: StdinRouter;
+  /** Executions of offered prompt cells: the replay question may come first. */
+  private readonly _replayOwners = new Set<string>();
+  /** Executions whose request ended (until the execution is done). */
+  private readonly _ended = new Set<string>();
+  private readonly _watchedCells = new WeakSet<ICellModel>();
   private _disposed = false;
 
   /**
@@ -111,14 +72,45 @@ export class NotebookController {
     readonly context: DocumentRegistry.IContext<INotebookModel>,
     private readonly cellWidgets: (cellId: string) => Cell[]
   ) {
-    const session = context.sessionContext;
-    session.kernelChanged.connect(this._onKernelChanged, this);
-    this._setKernel(session.session?.kernel ?? null);
+    this._edits = new NotebookEdits(() => this.context.model);
+    this._replays = new ReplayBatches((id, batch) => {
+      const cells = this._edits.infos();
+      const prompt = cells.find(cell => cell.id === id);
+      return shouldReplay(cells, id, batch, prompt !== undefined && isAnswered(prompt));
+    });
+    this._stdin = new StdinRouter(
+      {
+        expects: owner => this._expectsQuestion(owner),
+        stale: owner => this._ended.has(owner),
+        inputArea: owner => this._inputArea(owner),
+        done: owner => this._executionDone(owner)
+      },
+      () => this._link.kernel
+    );
+    this._link = new KernelLink(context.sessionContext, {
+      message: (data, parentMsgId) => this._dispatch(data, parentMsgId),
+      reset: () => this._finishAll()
+    });
+    this._watchEdits();
   }
 
   /** Emitted when anything the views show changed. */
   get changed(): ISignal<this, void> {
     return this._changed;
+  }
+
+  /** Emitted with each answer of the kernel to `classify`. */
+  get classified(): ISignal<this, IClassified> {
+    return this._classified;
+  }
+
+  /** Ask the kernel whether `source` is a prompt; false when there is no comm yet. */
+  classify(cellId: string, source: string): boolean {
+    if (!this._link.isCodeAct) {
+      return false;
+    }
+    const message: IClassify = { type: 'classify', cell_id: cellId, source };
+    return this._link.send(message);
   }
 
   get sessionContext(): ISessionContext {
@@ -135,16 +127,15 @@ export class NotebookController {
     }
     this._disposed = true;
     this._finishAll();
-    this._setKernel(null);
-    this.context.sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
+    this._link.dispose();
     Signal.clearData(this);
   }
 
   /** The request running for a prompt cell, if any. */
   request(promptId: string): IRequestView | undefined {
-    for (const request of this._requests.values()) {
-      if (request.promptId === promptId) {
-        return request;
+    for (const active of this._requests.values()) {
+      if (active.machine.promptId === promptId) {
+        return active.machine;
       }
     }
     return undefined;
@@ -152,7 +143,7 @@ export class NotebookController {
 
   /** The approval a generated cell waits for, if any. */
   approval(cell: ICellModel): IApproval | undefined {
-    const record = provenance(this._info(cell));
+    const record = provenance(this._edits.info(cell));
     if (record === null) {
       return undefined;
     }
@@ -164,197 +155,126 @@ export class NotebookController {
     void this.sessionContext.session?.kernel?.interrupt();
   }
 
-  // --- kernel and comm -------------------------------------------------------------
-
-  private _onKernelChanged(
-    _: ISessionContext,
-    change: { newValue: Kernel.IKernelConnection | null }
-  ): void {
-    this._setKernel(change.newValue);
-  }
-
-  private _setKernel(kernel: Kernel.IKernelConnection | null): void {
-    if (this._kernel) {
-      this._kernel.statusChanged.disconnect(this._onStatus, this);
-    }
-    this._finishAll();
-    this._kernel = kernel;
-    this._comm = null;
-    this._unsupported = false;
-    this._codeact = null;
-    if (!kernel) {
-      return;
-    }
-    kernel.statusChanged.connect(this._onStatus, this);
-    if (kernel.name === KERNEL_NAME) {
-      this._codeact = true;
-    }
-    kernel.info
-      .then(info => {
-        if (this._kernel === kernel) {
-          this._codeact = kernel.name === KERNEL_NAME || info.implementation === IMPLEMENTATION;
-          this._ensureComm();
-        }
-      })
-      .catch(() => undefined);
-    this._ensureComm();
-  }
-
-  private _onStatus(kernel: Kernel.IKernelConnection, status: Kernel.Status): void {
-    if (kernel !== this._kernel) {
-      return;
-    }
-    if (status === 'restarting' || status === 'autorestarting' || status === 'dead') {
-      // JupyterLab disposes the comms of a restarted kernel; open a new one later.
-      this._comm = null;
-      this._finishAll();
-    } else if (status === 'idle') {
-      this._ensureComm();
-    }
-  }
-
-  private _ensureComm(): void {
-    const kernel = this._kernel;
-    if (!kernel || this._codeact !== true || this._unsupported || this._disposed) {
-      return;
-    }
-    if (this._comm && !this._comm.isDisposed) {
-      return;
-    }
-    if (!kernel.handleComms) {
-      return;
-    }
-    try {
-      const comm = kernel.createComm(COMM_TARGET);
-      comm.onMsg = msg => this._onCommMsg(comm, msg);
-      comm.onClose = () => {
-        if (this._comm === comm) {
-          this._comm = null;
-        }
-      };
-      const hello: IHello = { protocol: PROTOCOL_VERSION, extension: EXTENSION_VERSION };
-      comm.open(hello as unknown as KernelMessage.ICommOpenMsg['content']['data']);
-      this._comm = comm;
-    } catch (reason) {
-      console.warn('codeact: could not open the comm', reason);
-    }
-  }
-
-  private _send(data: IReplayOffer): void {
-    this._ensureComm();
-    if (this._comm && !this._comm.isDisposed) {
-      this._comm.send(data as unknown as KernelMessage.ICommMsgMsg['content']['data']);
-    }
-  }
-
-  // --- scheduling: replay offers and stdin --------------------------------------------
+  // --- the user's own executions ------------------------------------------------------
 
   /**
    * A code cell of this notebook is about to be executed (NotebookActions'
    * executionScheduled fires just before the execute request is sent).
    */
   onExecutionScheduled(cell: Cell): void {
-    if (this._codeact !== true || cell.model.type !== 'code') {
+    if (!this._link.isCodeAct || cell.model.type !== 'code') {
       return;
     }
-    if (this._batch === null) {
-      // Every cell of one Run All / Run Selected is scheduled in the same task.
-      this._batch = new Set();
-      queueMicrotask(() => this._closeBatch());
-    }
     const id = cell.model.id;
-    this._batch.add(id);
-    const cells = this._infos();
-    if (generatedBy(cells, id).length > 0) {
+    const cells = this._edits.infos();
+    const info = cells.find(candidate => candidate.id === id);
+    const offer = generatedBy(cells, id).length > 0 || (info !== undefined && isAnswered(info));
+    if (offer) {
       // On the shell channel this precedes the execute request, so the kernel has
       // the offer when it starts the cell (docs/protocol.md, "Replay").
-      this._send({
+      const message: IReplayOffer = {
         type: 'replay_offer',
         cell_id: id,
         source: cell.model.sharedModel.getSource(),
         outputs: (cell.model as ICodeCellModel).outputs.toJSON(),
         steps: replaySteps(cells, id)
-      });
-      this._offered.add(id);
+      };
+      this._link.send(message);
     }
+    this._replays.scheduled(id, offer);
     queueMicrotask(() => {
       const future = (cell as CodeCell).outputArea?.future;
       if (future) {
-        this._watch(future as Future);
+        if (offer) {
+          this._replayOwners.add(future.msg.header.msg_id);
+        }
+        this._stdin.watch(future as Future);
       }
     });
   }
 
-  private _closeBatch(): void {
-    const batch = this._batch ?? new Set<string>();
-    this._batch = null;
-    const cells = this._infos();
-    for (const id of this._offered) {
-      this._verdicts.set(id, shouldReplay(cells, id, batch) ? 'replay' : 'model');
-    }
-    this._offered.clear();
+  /** A cell finished executing: a generated cell's status is the truth about it. */
+  onExecuted(cell: Cell, success: boolean, errorName: string | null): void {
+    this._edits.recordExecution(cell.model, success, errorName);
   }
 
-  /** Answer the kernel's announced stdin questions for this execution. */
-  private _watch(future: Future): void {
-    if (this._watched.has(future) || future.isDisposed) {
-      return;
-    }
-    this._watched.add(future);
-    const kernel = this._kernel;
-    const original = future.onStdin;
-    future.onStdin = msg => {
-      if (!kernel || !KernelMessage.isInputRequestMsg(msg)) {
-        return original(msg);
+  /** An edit makes a generated cell's status `edited` until it runs again. */
+  private _watchEdits(): void {
+    const cells = this.context.model.cells;
+    const watch = (cell: ICellModel): void => {
+      if (this._watchedCells.has(cell)) {
+        return;
       }
-      this._desk.request(
-        msg.parent_header.msg_id,
-        msg.content.prompt,
-        value => kernel.sendInputReply({ status: 'ok', value }, msg.header),
-        () => void original(msg)
-      );
-    };
-    future.done
-      .catch(() => undefined)
-      .then(() => {
-        this._desk.clear(future.msg.header.msg_id);
-        for (const request of [...this._requests.values()]) {
-          if (request.parentMsgId === future.msg.header.msg_id) {
-            this._finish(request);
-          }
+      this._watchedCells.add(cell);
+      cell.sharedModel.changed.connect((_, change) => {
+        if (change.sourceChange && !this._disposed) {
+          this._edits.recordEdit(cell);
         }
       });
+    };
+    for (let i = 0; i < cells.length; i++) {
+      watch(cells.get(i));
+    }
+    cells.changed.connect((_, change) => {
+      if (change.type === 'add' || change.type === 'set') {
+        change.newValues.forEach(watch);
+      }
+    });
+  }
+
+  // --- stdin routes -------------------------------------------------------------------
+
+  private _activeFor(owner: string): IActive | undefined {
+    for (const active of this._requests.values()) {
+      if (active.machine.parentMsgId === owner) {
+        return active;
+      }
+    }
+    return undefined;
+  }
+
+  private _expectsQuestion(owner: string): boolean {
+    const active = this._activeFor(owner);
+    if (active) {
+      return active.machine.expectsQuestion();
+    }
+    return this._replayOwners.has(owner);
+  }
+
+  private _inputArea(owner: string): IInputArea | null {
+    const machine = this._activeFor(owner)?.machine;
+    const step = machine?.runningStep() ?? null;
+    if (!machine || step === null) {
+      return null;
+    }
+    const cell = this._edits.actionCell(machine.promptId, machine.requestId, step);
+    const widget = cell ? this.cellWidgets(cell.id)[0] : undefined;
+    const area = (widget as CodeCell | undefined)?.outputArea;
+    return area ? (area as unknown as IInputArea) : null;
+  }
+
+  private _executionDone(owner: string): void {
+    this._replayOwners.delete(owner);
+    this._ended.delete(owner);
+    for (const active of [...this._requests.values()]) {
+      if (active.machine.parentMsgId === owner) {
+        this._finish(active);
+      }
+    }
   }
 
   // --- messages from the kernel -------------------------------------------------------
 
-  private _onCommMsg(comm: Kernel.IComm, msg: KernelMessage.ICommMsgMsg): void {
-    const data = parseKernelMessage(msg.content.data);
-    if (data === null) {
-      return;
-    }
-    const parentMsgId = String((msg.parent_header as { msg_id?: string }).msg_id ?? '');
-    try {
-      this._dispatch(comm, data, parentMsgId);
-    } catch (reason) {
-      console.error('codeact: could not handle', data.type, reason);
-    }
-  }
-
-  private _dispatch(comm: Kernel.IComm, data: CodeActMessage, parentMsgId: string): void {
+  private _dispatch(data: CodeActMessage, parentMsgId: string): void {
     switch (data.type) {
       case 'welcome':
+        // Views waiting for the comm (to classify cells) try again.
+        this._changed.emit();
+        return;
+      case 'classified':
+        this._classified.emit(data);
         return;
       case 'unsupported':
-        console.warn(
-          `codeact: the kernel does not speak protocol ${PROTOCOL_VERSION} of this ` +
-            `extension (it speaks ${data.supported.join(', ')}); generated cells are ` +
-            'rendered inline. Install matching versions of codeact-kernel.'
-        );
-        this._unsupported = true;
-        if (this._comm === comm) {
-          this._comm = null;
-        }
         return;
       case 'request_start':
         return this._requestStart(data, parentMsgId);
@@ -366,62 +286,39 @@ export class NotebookController {
         return this._approvalRequest(data, parentMsgId);
       case 'action_end':
         return this._actionEnd(data);
-      case 'request_end': {
-        const request = this._requests.get(data.request_id);
-        if (request) {
-          this._finish(request);
-        }
-        return;
-      }
+      case 'request_end':
+        return this._requestEnd(data);
       case 'replay_query':
         return this._replayQuery(data, parentMsgId);
     }
   }
 
   private _requestStart(data: IRequestStart, parentMsgId: string): void {
-    const model = this.context.model;
-    const { remove } = replacement(this._infos(), data.cell_id, data.request_id);
-    if (remove.length) {
-      const doomed = new Set(remove);
-      model.sharedModel.transact(() => {
-        for (let i = model.cells.length - 1; i >= 0; i--) {
-          if (doomed.has(model.cells.get(i).id)) {
-            model.sharedModel.deleteCell(i);
-          }
-        }
-      });
-    }
-    this._track(data.request_id, data.cell_id, parentMsgId);
+    // The earlier run's cells stay until something of this run replaces them.
+    const active = this._track(data.request_id, data.cell_id, parentMsgId);
+    active.machine.approvalMode = data.approval === 'ask';
+    this._replayOwners.delete(parentMsgId);
     this._changed.emit();
   }
 
   /** The state of a request, created on its first message (a view may miss some). */
-  private _track(requestId: string, promptId: string, parentMsgId: string): IRequest {
+  private _track(requestId: string, promptId: string, parentMsgId: string): IActive {
     const known = this._requests.get(requestId);
     if (known) {
       return known;
     }
-    const request: IRequest = {
-      requestId,
-      promptId,
-      parentMsgId,
-      step: 0,
-      tokens: 0,
-      estimated: false,
-      started: Date.now(),
-      state: 'thinking',
-      message: '',
-      current: null,
-      collectors: new Map(),
+    const active: IActive = {
+      machine: new RequestMachine(requestId, promptId, parentMsgId, Date.now()),
+      outputs: new ActionOutputs(),
       approvals: new Map(),
       unhook: () => undefined
     };
-    this._requests.set(requestId, request);
-    const kernel = this._kernel;
+    this._requests.set(requestId, active);
+    const kernel = this._link.kernel;
     if (kernel && parentMsgId) {
-      const hook = (msg: KernelMessage.IIOPubMessage): boolean => this._divert(request, msg);
+      const hook = (msg: KernelMessage.IIOPubMessage): boolean => active.outputs.route(msg);
       kernel.registerMessageHook(parentMsgId, hook);
-      request.unhook = () => {
+      active.unhook = () => {
         if (!kernel.isDisposed) {
           kernel.removeMessageHook(parentMsgId, hook);
         }
@@ -430,94 +327,90 @@ export class NotebookController {
     for (const widget of this.cellWidgets(promptId)) {
       const future = (widget as CodeCell).outputArea?.future;
       if (future && future.msg.header.msg_id === parentMsgId) {
-        this._watch(future as Future);
+        this._stdin.watch(future as Future);
       }
     }
-    return request;
+    return active;
   }
 
-  /**
-   * The message hook on the prompt cell's request: outputs inside an action's window
-   * go to the generated cell (returning false hides them from the prompt cell).
-   */
-  private _divert(request: IRequest, msg: KernelMessage.IIOPubMessage): boolean {
-    if (!isOutputMessage(msg)) {
-      return true;
+  /** Replace the earlier runs' cells, once, when this run makes its first cell. */
+  private _replaceEarlierRun(active: IActive): void {
+    const machine = active.machine;
+    if (machine.replaced) {
+      return;
     }
-    try {
-      if (msg.header.msg_type === 'update_display_data') {
-        for (const collector of request.collectors.values()) {
-          if (collector.update(msg)) {
-            return false;
-          }
-        }
-        return true;
-      }
-      if (request.current === null) {
-        return true;
-      }
-      const collector = request.collectors.get(request.current);
-      if (collector) {
-        collector.apply(msg);
-      }
-    } catch (reason) {
-      // The generated cell was deleted while its action ran.
-      console.debug('codeact: dropped an action output', reason);
-    }
-    return false;
+    machine.replaced = true;
+    this._edits.replace(superseded(this._edits.infos(), machine.promptId, machine.requestId));
   }
 
   private _progress(data: IProgress): void {
-    const request = this._requests.get(data.request_id);
-    if (!request) {
-      return;
-    }
-    request.step = data.step;
-    if (typeof data.tokens === 'number') {
-      request.tokens = data.tokens;
-      request.estimated = data.estimated === true;
-    }
-    if (data.state === 'thinking') {
-      request.state = 'thinking';
-      request.message = data.message ?? '';
-    }
+    this._requests.get(data.request_id)?.machine.progress(data);
     this._changed.emit();
   }
 
   private _actionStart(data: IActionStart, parentMsgId: string): void {
-    const request = this._track(data.request_id, data.cell_id, parentMsgId);
-    const cell = this._upsert(data.cell_id, data.request_id, data.step, data.code, data.model);
-    request.step = data.step;
-    request.state = 'running';
-    request.message = '';
-    request.current = data.step;
+    const active = this._track(data.request_id, data.cell_id, parentMsgId);
+    this._replaceEarlierRun(active);
+    const cell = this._edits.upsertAction({
+      promptId: data.cell_id,
+      requestId: data.request_id,
+      step: data.step,
+      code: data.code,
+      model: data.model,
+      explanation: data.explanation
+    });
+    active.machine.actionStart(data.step);
+    const pending = active.machine.state === 'approval';
     if (cell) {
-      request.collectors.set(data.step, new OutputCollector(cell.outputs));
+      // Nothing runs while an action awaits approval: no [*] on its cell.
+      cell.executionState = pending ? 'idle' : 'running';
     }
+    this._edits.updateAction(data.cell_id, data.request_id, data.step, {
+      status: pending ? 'pending' : 'running'
+    });
+    active.outputs.open(data.step, cell?.outputs ?? null);
     this._changed.emit();
   }
 
   private _approvalRequest(data: IApprovalRequest, owner: string): void {
-    const request = this._requests.get(data.request_id);
-    if (!request) {
+    const active = this._requests.get(data.request_id);
+    if (!active) {
       return;
     }
-    request.state = 'approval';
-    this._setStatus(data.cell_id, data.request_id, data.step, 'pending');
-    this._desk.announce({
+    const machine = active.machine;
+    machine.approvalAsked(data.step);
+    this._edits.updateAction(data.cell_id, data.request_id, data.step, { status: 'pending' });
+    const cell = this._edits.actionCell(data.cell_id, data.request_id, data.step);
+    if (cell) {
+      cell.executionState = 'idle';
+    }
+    this._stdin.desk.announce({
       owner,
       prompt: data.prompt,
       asked: reply => {
-        const answer = (value: string): void => {
-          if (!request.approvals.delete(data.step)) {
+        const answer = (word: 'y' | 'n'): void => {
+          if (!active.approvals.delete(data.step)) {
             return;
           }
-          reply(value);
-          request.state = 'running';
-          this._setStatus(data.cell_id, data.request_id, data.step, 'running');
+          // The code the user sees (and may have edited) is the code that runs.
+          const code = this._edits
+            .actionCell(data.cell_id, data.request_id, data.step)
+            ?.sharedModel.getSource();
+          reply(JSON.stringify(code === undefined ? { answer: word } : { answer: word, code }));
+          machine.answered(data.step);
+          if (word === 'y') {
+            const approved = this._edits.actionCell(data.cell_id, data.request_id, data.step);
+            if (approved) {
+              approved.executionState = 'running';
+            }
+            this._edits.updateAction(data.cell_id, data.request_id, data.step, {
+              status: 'running',
+              ...(code === undefined ? {} : { source_hash: sourceHash(code) })
+            });
+          }
           this._changed.emit();
         };
-        request.approvals.set(data.step, {
+        active.approvals.set(data.step, {
           step: data.step,
           run: () => answer('y'),
           skip: () => answer('n')
@@ -529,10 +422,16 @@ export class NotebookController {
   }
 
   private _actionEnd(data: IActionEnd): void {
-    const request = this._requests.get(data.request_id);
-    const cell = this._upsert(data.cell_id, data.request_id, data.step, data.code, data.model);
+    const active = this._requests.get(data.request_id);
+    const cell = this._edits.upsertAction({
+      promptId: data.cell_id,
+      requestId: data.request_id,
+      step: data.step,
+      code: data.code,
+      model: data.model
+    });
     if (cell) {
-      if (!request?.collectors.get(data.step)?.live) {
+      if (!active?.outputs.live(data.step)) {
         // This view missed the live messages: take the kernel's copy.
         cell.outputs.clear();
         for (const output of data.outputs) {
@@ -542,165 +441,90 @@ export class NotebookController {
       cell.executionCount = data.execution_count;
       cell.executionState = 'idle';
     }
-    this._setStatus(data.cell_id, data.request_id, data.step, data.status, data.error_name);
-    if (data.status === 'skipped') {
-      this._toRaw(data.cell_id, data.request_id, data.step);
+    const changes: Record<string, unknown> = {
+      status: data.status,
+      error_name: data.error_name
+    };
+    if (data.answer !== undefined) {
+      changes.answer = data.answer;
     }
-    if (request) {
-      request.approvals.delete(data.step);
-      request.current = null;
-      request.state = 'thinking';
+    if (data.observed !== undefined) {
+      changes.observed = data.observed;
+    }
+    if (cell && cell.sharedModel.getSource() === data.code) {
+      // What ran is what the cell shows (approved, maybe edited before approval).
+      changes.source_hash = sourceHash(data.code);
+    }
+    this._edits.updateAction(data.cell_id, data.request_id, data.step, changes);
+    if (data.status === 'skipped') {
+      this._edits.toRaw(data.cell_id, data.request_id, data.step);
+    }
+    if (active) {
+      active.approvals.delete(data.step);
+      active.outputs.close(data.step);
+      active.machine.actionEnd(data.step);
     }
     this._changed.emit();
   }
 
-  private _replayQuery(data: IReplayQuery, owner: string): void {
-    const verdict = this._verdicts.get(data.cell_id) ?? 'model';
-    this._verdicts.delete(data.cell_id);
-    this._desk.announce({ owner, prompt: data.prompt, asked: reply => reply(verdict) });
+  private _requestEnd(data: IRequestEnd): void {
+    const active = this._requests.get(data.request_id);
+    const model =
+      (data.record && typeof data.record.model === 'string' ? data.record.model : '') ||
+      this._modelOf(data.cell_id, data.request_id);
+    if (data.answer_cell && active) {
+      this._replaceEarlierRun(active);
+    }
+    if (data.answer_cell) {
+      this._edits.upsertAnswer(data.cell_id, data.request_id, model, data.answer_cell);
+    }
+    this._edits.recordRun(data.cell_id, {
+      request_id: data.request_id,
+      model,
+      status: data.status,
+      record: data.record ?? null
+    });
+    if (active) {
+      active.machine.end(data);
+      this._ended.add(active.machine.parentMsgId);
+      this._finish(active);
+    }
+    this._changed.emit();
   }
 
-  private _finish(request: IRequest): void {
-    request.unhook();
-    this._requests.delete(request.requestId);
-    const model = this.context.model;
-    for (let i = 0; i < model.cells.length; i++) {
-      const record = provenance(this._info(model.cells.get(i)));
-      if (
-        record?.request_id === request.requestId &&
-        (record.status === 'running' || record.status === 'pending')
-      ) {
-        this._setStatus(record.prompt_cell_id, record.request_id, record.step, 'interrupted');
-        const cell = model.cells.get(i);
-        if (cell.type === 'code') {
-          (cell as ICodeCellModel).executionState = 'idle';
-        }
+  /** The model named by the request's step cells (request_end without a record). */
+  private _modelOf(promptId: string, requestId: string): string {
+    for (const info of this._edits.infos()) {
+      const record = provenance(info);
+      if (record?.prompt_cell_id === promptId && record.request_id === requestId) {
+        return record.model;
       }
     }
+    return '';
+  }
+
+  private _replayQuery(data: IReplayQuery, owner: string): void {
+    const verdict = this._replays.take(data.cell_id);
+    this._stdin.desk.announce({ owner, prompt: data.prompt, asked: reply => reply(verdict) });
+  }
+
+  private _finish(active: IActive): void {
+    const machine = active.machine;
+    active.unhook();
+    this._requests.delete(machine.requestId);
+    if (!machine.ended) {
+      machine.end(null);
+    }
+    this._edits.settle(machine.requestId);
     this._changed.emit();
   }
 
   private _finishAll(): void {
-    this._desk.clear();
-    for (const request of [...this._requests.values()]) {
-      this._finish(request);
+    this._stdin?.clear();
+    this._replayOwners.clear();
+    this._ended.clear();
+    for (const active of [...this._requests.values()]) {
+      this._finish(active);
     }
-  }
-
-  // --- the notebook model -------------------------------------------------------------
-
-  private _info(cell: ICellModel): ICellInfo {
-    return {
-      id: cell.id,
-      type: cell.type,
-      source: cell.sharedModel.getSource(),
-      codeact: cell.getMetadata(METADATA_KEY)
-    };
-  }
-
-  private _infos(): ICellInfo[] {
-    const cells = this.context.model.cells;
-    const infos: ICellInfo[] = [];
-    for (let i = 0; i < cells.length; i++) {
-      infos.push(this._info(cells.get(i)));
-    }
-    return infos;
-  }
-
-  /** Insert the cell of an action, or find it when another message already did. */
-  private _upsert(
-    promptId: string,
-    requestId: string,
-    step: number,
-    code: string,
-    model: string
-  ): ICodeCellModel | null {
-    const notebook = this.context.model;
-    let index = findAction(this._infos(), promptId, requestId, step);
-    if (index < 0) {
-      const at = insertionIndex(this._infos(), promptId, requestId, step);
-      if (at === null) {
-        return null;
-      }
-      const record: IProvenance = {
-        version: 1,
-        prompt_cell_id: promptId,
-        request_id: requestId,
-        step,
-        model,
-        status: 'running',
-        source_hash: sourceHash(code)
-      };
-      const cell: nbformat.ICodeCell = {
-        cell_type: 'code',
-        source: code,
-        metadata: { [METADATA_KEY]: record as unknown as PartialJSONObject },
-        outputs: [],
-        execution_count: null
-      };
-      notebook.sharedModel.insertCell(at, cell);
-      index = at;
-    }
-    const cell = notebook.cells.get(index);
-    if (cell.type !== 'code') {
-      return null;
-    }
-    const code_cell = cell as ICodeCellModel;
-    code_cell.trusted = true;
-    const record = provenance(this._info(cell));
-    if (record && (record.status === 'running' || record.status === 'pending')) {
-      code_cell.executionState = 'running';
-    }
-    return code_cell;
-  }
-
-  private _setStatus(
-    promptId: string,
-    requestId: string,
-    step: number,
-    status: IProvenance['status'],
-    errorName?: string | null
-  ): void {
-    const index = findAction(this._infos(), promptId, requestId, step);
-    if (index < 0) {
-      return;
-    }
-    const cell = this.context.model.cells.get(index);
-    const record = provenance(this._info(cell));
-    if (record === null) {
-      return;
-    }
-    const updated: IProvenance = { ...record, status };
-    if (errorName) {
-      updated.error_name = errorName;
-    } else {
-      delete updated.error_name;
-    }
-    cell.setMetadata(METADATA_KEY, updated as unknown as PartialJSONObject);
-    if (status === 'error') {
-      cell.setMetadata('tags', withTag(cell.getMetadata('tags'), RAISES_EXCEPTION));
-    }
-  }
-
-  /** A declined action stays visible but cannot run: it becomes a raw cell. */
-  private _toRaw(promptId: string, requestId: string, step: number): void {
-    const notebook = this.context.model;
-    const index = findAction(this._infos(), promptId, requestId, step);
-    if (index < 0) {
-      return;
-    }
-    const cell = notebook.cells.get(index);
-    if (cell.type === 'raw') {
-      return;
-    }
-    const raw: nbformat.IRawCell = {
-      cell_type: 'raw',
-      source: cell.sharedModel.getSource(),
-      metadata: { [METADATA_KEY]: cell.getMetadata(METADATA_KEY) }
-    };
-    notebook.sharedModel.transact(() => {
-      notebook.sharedModel.deleteCell(index);
-      notebook.sharedModel.insertCell(index, raw);
-    });
   }
 }

@@ -16,6 +16,7 @@ import {
 
 import { NotebookController } from './controller';
 import { Decorator } from './decorations';
+import { registerApprovalCommands } from './shortcuts';
 
 type Context = DocumentRegistry.IContext<INotebookModel>;
 
@@ -24,7 +25,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Turns the code actions of the codeact kernel into notebook cells.',
   autoStart: true,
   requires: [INotebookTracker],
-  activate: (_app: JupyterFrontEnd, tracker: INotebookTracker): void => {
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker): void => {
     // One controller per document, shared by all its views: each cell is made once.
     const controllers = new WeakMap<Context, NotebookController>();
 
@@ -45,6 +46,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return controller;
     };
 
+    registerApprovalCommands(app, tracker, () => {
+      const panel = tracker.currentWidget;
+      const cell = panel?.content.activeCell;
+      return panel && cell ? controllers.get(panel.context)?.approval(cell.model) : undefined;
+    });
+
     tracker.widgetAdded.connect((_, panel) => {
       const decorator = new Decorator(panel, controllerFor(panel));
       panel.disposed.connect(() => decorator.dispose());
@@ -58,6 +65,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     );
+
+    // A generated cell's status follows its own executions (Run All, Run), too.
+    NotebookActions.executed.connect((_, args) => {
+      const panel = tracker.find(candidate => candidate.content === args.notebook);
+      if (panel) {
+        const errorName = args.error?.errorName ?? null;
+        controllers.get(panel.context)?.onExecuted(args.cell, args.success, errorName);
+      }
+    });
   }
 };
 

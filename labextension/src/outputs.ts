@@ -150,3 +150,60 @@ export class OutputCollector {
     return true;
   }
 }
+
+/**
+ * The diversion of one request's IOPub messages: between `action_start` and
+ * `action_end` of a step its outputs go to the step's cell, and updates of a display
+ * an action made go to the cell that shows it, whenever they come.
+ */
+export class ActionOutputs {
+  private readonly _collectors = new Map<number, OutputCollector>();
+  private _current: number | null = null;
+
+  /** The window of `step` opens: its outputs go to `list`. */
+  open(step: number, list: IOutputList | null): void {
+    this._current = step;
+    if (list) {
+      this._collectors.set(step, new OutputCollector(list));
+    }
+  }
+
+  close(step: number): void {
+    if (this._current === step) {
+      this._current = null;
+    }
+  }
+
+  /** Whether `step`'s cell got any output live (else the kernel's copy is used). */
+  live(step: number): boolean {
+    return this._collectors.get(step)?.live === true;
+  }
+
+  /**
+   * Route a message of the prompt cell's request; false when it was diverted (hidden
+   * from the prompt cell).
+   */
+  route(msg: IIOPubMessage): boolean {
+    if (!isOutputMessage(msg)) {
+      return true;
+    }
+    try {
+      if (msg.header.msg_type === 'update_display_data') {
+        for (const collector of this._collectors.values()) {
+          if (collector.update(msg)) {
+            return false;
+          }
+        }
+        return true;
+      }
+      if (this._current === null) {
+        return true;
+      }
+      this._collectors.get(this._current)?.apply(msg);
+    } catch (reason) {
+      // The generated cell was deleted while its action ran.
+      console.debug('codeact: dropped an action output', reason);
+    }
+    return false;
+  }
+}

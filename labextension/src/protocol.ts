@@ -12,18 +12,6 @@ export const COMM_TARGET = 'codeact.lab';
 export const PROTOCOL_VERSION = 1;
 export const EXTENSION_VERSION = '0.1.0';
 
-/** The kernel's prompt when it asks whether to replay (labcomm.REPLAY_PROMPT). */
-export const REPLAY_PROMPT =
-  'CodeAct: replay the generated cells instead of asking the model? [replay/model]: ';
-
-/** The prompt of an approval request (labcomm.LabFrontend.approve). */
-export const APPROVAL_PROMPT = /^Run step \d+\? \[y\]es \/ \[n\]o \(skip\) \/ \[s\]top: $/;
-
-/** Whether a stdin prompt may belong to a kernel question announced over the comm. */
-export function isKernelQuestion(prompt: string): boolean {
-  return prompt === REPLAY_PROMPT || APPROVAL_PROMPT.test(prompt);
-}
-
 export type ActionStatus = 'ok' | 'error' | 'interrupted' | 'skipped';
 
 interface IRequestScoped {
@@ -47,6 +35,8 @@ export interface IRequestStart extends IRequestScoped {
   type: 'request_start';
   model: string;
   started: number;
+  /** `ask` when every action waits for approval (its stdin question follows `action_start`). */
+  approval?: 'ask' | 'auto';
 }
 
 export interface IProgress extends IRequestScoped {
@@ -63,6 +53,8 @@ export interface IActionStart extends IRequestScoped {
   step: number;
   code: string;
   model: string;
+  /** The step's prose (the answer without its code), shown with the step's cell. */
+  explanation?: string;
 }
 
 export interface IApprovalRequest extends IRequestScoped {
@@ -80,20 +72,38 @@ export interface IActionEnd extends IRequestScoped {
   outputs: nbformat.IOutput[];
   execution_count: number | null;
   error_name: string | null;
+  /** The model's answer for this step, as the model sees it in the conversation. */
+  answer?: string;
+  /** What the model was told after "Observation:". */
+  observed?: string;
 }
 
 export interface IRequestEnd extends IRequestScoped {
   type: 'request_end';
-  status: 'ok' | 'error';
+  status: 'ok' | 'error' | 'interrupted';
+  /** Actions taken (the step cells), not counting the final answer. */
   steps: number;
   tokens: number;
   seconds: number;
   error: { ename: string; evalue: string } | null;
+  /** The trajectory record (codeact_kernel/trajectory.py), or null when none was made. */
+  record?: Record<string, unknown> | null;
+  /** The final answer for a Markdown cell after the steps; null: it stays in the prompt. */
+  answer_cell?: string | null;
 }
 
 export interface IReplayQuery extends IRequestScoped {
   type: 'replay_query';
   prompt: string;
+}
+
+/** The kernel's answer to `classify`: whether that source would go to the model. */
+export interface IClassified {
+  type: 'classified';
+  cell_id: string;
+  /** sourceHash() of the source it classified. */
+  source_hash: string;
+  kind: 'natural_language' | 'code';
 }
 
 export type KernelMessage =
@@ -105,7 +115,8 @@ export type KernelMessage =
   | IApprovalRequest
   | IActionEnd
   | IRequestEnd
-  | IReplayQuery;
+  | IReplayQuery
+  | IClassified;
 
 /** comm_open data. */
 export interface IHello {
@@ -117,6 +128,13 @@ export interface IReplayStep {
   step: number;
   code: string;
   status: string;
+}
+
+/** Sent while the user edits a code cell: is this source a prompt? */
+export interface IClassify {
+  type: 'classify';
+  cell_id: string;
+  source: string;
 }
 
 /** Sent just before a prompt cell that has generated cells is executed. */
@@ -165,7 +183,12 @@ const REQUIRED: Record<string, Record<string, Check>> = {
     error_name: isNameOrNull
   },
   request_end: { request_id: isString, cell_id: isString },
-  replay_query: { request_id: isString, cell_id: isString, prompt: isString }
+  replay_query: { request_id: isString, cell_id: isString, prompt: isString },
+  classified: {
+    cell_id: isString,
+    source_hash: isString,
+    kind: v => v === 'natural_language' || v === 'code'
+  }
 };
 
 /**

@@ -5,13 +5,15 @@
  * them behind the execution), so it asks over stdin, which it reads during an
  * execution, and announces each question on the comm first. The announcement (IOPub)
  * and the input_request (stdin) travel on different channels and may arrive in either
- * order; the desk holds whichever comes first for the other. A stdin request that is
- * not an announced question goes to the cell's usual input box.
+ * order; the desk holds whichever comes first for the other. Whether an input request
+ * that came first is a kernel question is decided by the request's state, not by its
+ * words (`expects`): a stdin request that is not one goes to the usual input box.
  */
 
-import { isKernelQuestion } from './protocol';
-
 export type Reply = (value: string) => void;
+
+/** Whether execute request `owner` is about to ask a question announced on the comm. */
+export type Expects = (owner: string) => boolean;
 
 export interface IQuestion {
   /** The msg_id of the execute request that asks (the comm message's parent). */
@@ -33,10 +35,15 @@ export class QuestionDesk {
   private held: IHeld[] = [];
 
   /**
-   * @param waitMs how long an input_request that looks like a kernel question waits
-   *   for its announcement before it is shown to the user as ordinary input.
+   * @param expects whether an input_request of an execution, arriving before any
+   *   announcement, is a kernel question (the request's state says so).
+   * @param waitMs how long such an input_request waits for its announcement before it
+   *   is shown to the user as ordinary input.
    */
-  constructor(readonly waitMs = 3000) {}
+  constructor(
+    readonly expects: Expects = () => false,
+    readonly waitMs = 3000
+  ) {}
 
   /** A question announced on the comm. */
   announce(question: IQuestion): void {
@@ -65,7 +72,7 @@ export class QuestionDesk {
       question.asked(reply);
       return;
     }
-    if (!isKernelQuestion(prompt)) {
+    if (!this.expects(owner)) {
       fallback();
       return;
     }

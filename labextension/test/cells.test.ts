@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
+  executionStatus,
   expectedType,
   findAction,
   generatedBy,
@@ -15,6 +16,7 @@ import {
   RAISES_EXCEPTION,
   shouldReplay,
   sourceHash,
+  withoutTag,
   withTag
 } from '../src/cells';
 
@@ -199,6 +201,35 @@ describe('shouldReplay', () => {
     assert.equal(shouldReplay(cells, 'p', new Set(['p'])), false);
     assert.equal(shouldReplay(cells, 'p', new Set(['p', 'u'])), false);
     assert.equal(shouldReplay([user('p')], 'p', new Set(['p'])), false);
+  });
+
+  it('replays a prompt answered without cells when it runs with others (Run All)', () => {
+    const prose = [user('p'), user('u')];
+    assert.equal(shouldReplay(prose, 'p', new Set(['p', 'u']), true), true);
+    assert.equal(shouldReplay(prose, 'p', new Set(['p']), true), false, 'Run on its own asks');
+    assert.equal(shouldReplay(prose, 'p', new Set(['p', 'u']), false), false, 'never answered');
+    // With cells of its own, those decide (they re-run the work).
+    assert.equal(shouldReplay(cells, 'p', new Set(['p', 'u']), true), false);
+  });
+});
+
+describe('executionStatus', () => {
+  it('is the truth about the latest execution', () => {
+    assert.deepEqual(executionStatus(true, null), { status: 'ok', error_name: null });
+    assert.deepEqual(executionStatus(false, 'ZeroDivisionError'), {
+      status: 'error',
+      error_name: 'ZeroDivisionError'
+    });
+    assert.deepEqual(executionStatus(false, 'KeyboardInterrupt'), {
+      status: 'interrupted',
+      error_name: 'KeyboardInterrupt'
+    });
+    assert.deepEqual(executionStatus(false, ''), { status: 'error', error_name: null });
+  });
+
+  it('goes with the raises-exception tag only while failing', () => {
+    assert.deepEqual(withoutTag(['a', RAISES_EXCEPTION], RAISES_EXCEPTION), ['a']);
+    assert.deepEqual(withoutTag(undefined, RAISES_EXCEPTION), []);
   });
 });
 

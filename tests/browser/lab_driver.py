@@ -62,10 +62,22 @@ def by_id(notebook: NotebookNode, cell_id: str) -> NotebookNode:
 
 
 def generated(notebook: NotebookNode, prompt_id: str) -> list[NotebookNode]:
+    """The step cells of a prompt (its answer cell, `role: answer`, is not one)."""
     return [
         cell
         for cell in notebook.cells
         if cell.metadata.get("codeact", {}).get("prompt_cell_id") == prompt_id
+        and "step" in cell.metadata["codeact"]
+    ]
+
+
+def answer_cells(notebook: NotebookNode, prompt_id: str) -> list[NotebookNode]:
+    """The Markdown cells with a prompt's final answers (`role: answer`)."""
+    return [
+        cell
+        for cell in notebook.cells
+        if cell.metadata.get("codeact", {}).get("role") == "answer"
+        and cell.metadata["codeact"].get("prompt_cell_id") == prompt_id
     ]
 
 

@@ -24,6 +24,7 @@ from .lab_driver import (
     ROOT,
     Lab,
     accept_dialog,
+    answer_cells,
     by_id,
     cell_locator,
     code,
@@ -108,8 +109,10 @@ def user_cells_untouched(notebook: Any) -> None:
     assert by_id(notebook, "intro").source == "# Monthly sales"
     assert by_id(notebook, "data").source == SALES
     assert by_id(notebook, "after").source == 'print("a cell the user wrote")'
-    for cell_id in ("intro", "data", "prompt", "after"):
+    for cell_id in ("intro", "data", "after"):
         assert "codeact" not in by_id(notebook, cell_id).metadata
+    # The prompt cell records its run (docs/protocol.md, "What the notebook records").
+    assert by_id(notebook, "prompt").metadata["codeact"]["role"] == "prompt"
 
 
 def test_the_prebuilt_extension_is_enabled(lab: Lab) -> None:
@@ -143,8 +146,9 @@ def test_code_actions_become_cells_with_their_outputs(
     ids = [cell.id for cell in notebook.cells]
     cells = generated(notebook, "prompt")
     assert len(cells) == 4
-    # Directly below the prompt, in order, above the user's next cell.
-    assert ids == ["intro", "data", "prompt", *[c.id for c in cells], "after"]
+    (answer,) = answer_cells(notebook, "prompt")
+    # Directly below the prompt, in order, the answer after them, above the user's cell.
+    assert ids == ["intro", "data", "prompt", *[c.id for c in cells], answer.id, "after"]
     assert [c.source for c in cells] == [STEP_1, STEP_2, STEP_3, STEP_4]
     assert all(c.cell_type == "code" for c in cells)
 
@@ -172,11 +176,15 @@ def test_code_actions_become_cells_with_their_outputs(
     assert "growth" in cells[2].outputs[0].data["text/html"]
     assert "image/svg+xml" in cells[3].outputs[0].data
 
-    # The prompt keeps the narrative and the answer; code and outputs are not repeated.
+    # Each step's prose is with its step, the answer after the steps; the prompt keeps
+    # the footer, and code and outputs are not repeated there.
+    assert answer.source == FINAL
+    assert provenance[0]["explanation"] == "I'll load the numbers into a DataFrame first."
     prompt = by_id(notebook, "prompt")
     shown = outputs_text(prompt)
-    assert "the table and chart are above" in shown
-    assert "I'll load the numbers into a DataFrame first." in shown
+    assert "4 steps" in shown
+    assert "the table and chart are above" not in shown
+    assert "I'll load the numbers into a DataFrame first." not in shown
     assert "pd.DataFrame" not in shown
     assert "NameError" not in shown
     assert not any(o.output_type in ("stream", "error", "execute_result") for o in prompt.outputs)
@@ -251,11 +259,13 @@ def test_rerun_replaces_generated_cells_but_keeps_edited_ones(
     fresh, kept = second
     assert fresh.metadata["codeact"]["request_id"] != first[0].metadata["codeact"]["request_id"]
     assert kept.id == first[1].id
-    assert kept.metadata["codeact"] == first[1].metadata["codeact"]
+    # Kept as it is; its status says it was edited since it ran.
+    assert kept.metadata["codeact"] == {**first[1].metadata["codeact"], "status": "edited"}
     assert first[0].id not in [c.id for c in notebook.cells]
-    assert [c.id for c in notebook.cells] == ["prompt", fresh.id, kept.id, "mine"]
+    (answer,) = answer_cells(notebook, "prompt")
+    assert [c.id for c in notebook.cells] == ["prompt", fresh.id, answer.id, kept.id, "mine"]
     assert by_id(notebook, "mine").source == "x = 'user code'"
-    assert "3 a's" in outputs_text(by_id(notebook, "prompt"))
+    assert "3 a's" in answer.source
     screenshot(page, "rerun-kept-edited.png")
 
 
@@ -290,9 +300,10 @@ def test_run_all_after_restart_replays_without_the_model(
     assert new[1].outputs[-1].ename == "NameError"
     assert new[2].outputs[0].data["text/html"] == old[2].outputs[0].data["text/html"]
     assert "a cell the user wrote" in outputs_text(by_id(after, "after"))
-    # The prompt shows its earlier answer and says it was replayed.
+    # The answer stays after the steps; the prompt says it was replayed.
+    assert [c.source for c in answer_cells(after, "prompt")] == [FINAL]
     shown = outputs_text(by_id(after, "prompt"))
-    assert "the table and chart are above" in shown
+    assert "4 steps" in shown
     assert REPLAY_NOTE in shown
     screenshot(page, "replayed.png")
 
@@ -375,8 +386,8 @@ def test_approval_shows_run_and_skip_on_the_proposed_cell(
     assert skipped.cell_type == "raw"
     assert skipped.source == 'import shutil\nshutil.rmtree("/")'
     assert skipped.metadata["codeact"]["status"] == "skipped"
-    prompt = by_id(notebook, "prompt")
-    assert "skipped the clean-up" in outputs_text(prompt)
+    (answer,) = answer_cells(notebook, "prompt")
+    assert "skipped the clean-up" in answer.source
     # No stdin box was left behind.
     assert page.locator(".jp-Stdin").count() == 0
 

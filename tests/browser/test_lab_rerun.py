@@ -1,0 +1,361 @@
+"""The notebook's behaviour in JupyterLab (issue 13): nothing lost on re-run, statuses
+that tell the truth, approval that runs what it shows, replay for every answered
+prompt, the narrative in reading order, and `input()` in the step that asks.
+
+Assertions are made on the notebook JupyterLab saved (nbformat) and on the scripted
+model server's request log; screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from model_server import ScriptedModelServer, error, text
+
+from codeact_kernel.labcomm import REPLAY_NOTE
+
+from .lab_driver import (
+    Lab,
+    accept_dialog,
+    answer_cells,
+    by_id,
+    cell_locator,
+    code,
+    command,
+    generated,
+    open_notebook,
+    outputs_text,
+    read_notebook,
+    run_cell,
+    save,
+    screenshot,
+    start_cell,
+    wait_until_idle,
+    write_notebook,
+)
+
+
+def fenced(prose: str, source: str) -> str:
+    return f"{prose}\n```python\n{source}\n```\n"
+
+
+def set_source(page: Any, cell_id: str, source: str) -> None:
+    """Replace a cell's source through the shared model, as typing would end up."""
+    page.evaluate(
+        """([cellId, source]) => {
+            const notebook = window.jupyterapp.shell.currentWidget.content;
+            const cell = notebook.widgets.find(c => c.model.id === cellId);
+            cell.model.sharedModel.setSource(source);
+        }""",
+        [cell_id, source],
+    )
+
+
+def last_observation(model_server: ScriptedModelServer) -> str:
+    """What the model was told last (the last user message of the latest request)."""
+    messages = model_server.requests[-1]["body"]["messages"]
+    return str(next(m for m in reversed(messages) if m["role"] == "user")["content"])
+
+
+def test_rerun_keeps_earlier_steps_until_replaced_and_undo_restores_them(
+    page: Any, lab: Lab, model_server: ScriptedModelServer
+) -> None:
+    write_notebook(
+        lab, "keep.ipynb", [code("prompt", "count the letters in 'banana'"), code("mine", "1")]
+    )
+    open_notebook(page, lab, "keep.ipynb")
+    model_server.script(
+        text(fenced("Counting.", 'word = "banana"')),
+        text(fenced("Now the letters.", "len(word)")),
+        text("It has 6 letters."),
+    )
+    assert run_cell(page, "prompt")
+    save(page)
+    first = read_notebook(lab, "keep.ipynb")
+    first_ids = [c.id for c in generated(first, "prompt")]
+    assert len(first_ids) == 2
+
+    # A re-run that fails (the provider refuses), one answered in prose, one stopped:
+    # the earlier steps are all still there.
+    model_server.script(error(401, "invalid api key"))
+    assert not run_cell(page, "prompt")
+    model_server.script(text("Six, as before."))
+    assert run_cell(page, "prompt")
+    model_server.script(text("Thinking " + "very " * 300, chunk_size=4, delay=0.05))
+    start_cell(page, "prompt")
+    model_server.wait_for_requests(len(model_server.requests) + 1)
+    page.wait_for_selector(".codeact-Progress", timeout=20_000)
+    page.locator(".codeact-Progress .codeact-stop").click()
+    wait_until_idle(page, timeout=30)
+    save(page)
+    kept = read_notebook(lab, "keep.ipynb")
+    assert [c.id for c in generated(kept, "prompt")] == first_ids
+    assert [c.outputs for c in generated(kept, "prompt")] == [
+        c.outputs for c in generated(first, "prompt")
+    ]
+    assert answer_cells(kept, "prompt") == answer_cells(first, "prompt")
+    # The prompt keeps the record of its latest run: the stopped one.
+    assert by_id(kept, "prompt").metadata["codeact"]["status"] == "interrupted"
+
+    # A run with code replaces them, when its first step arrives.
+    model_server.script(
+        text(fenced("Counting the a's.", '"banana".count("a")')), text("There are 3 a's.")
+    )
+    assert run_cell(page, "prompt")
+    save(page)
+    replaced = read_notebook(lab, "keep.ipynb")
+    assert [c.source for c in generated(replaced, "prompt")] == ['"banana".count("a")']
+    assert not set(first_ids) & {c.id for c in replaced.cells}
+    screenshot(page, "rerun-replaced.png")
+
+    # One undo brings the earlier run's cells back.
+    cell_locator(page, "mine").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("z")
+    page.wait_for_function(
+        """(ids) => { const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+                      return ids.every(id => cells.some(c => c.model.id === id)); }""",
+        arg=first_ids,
+        timeout=10_000,
+    )
+    save(page)
+    undone = read_notebook(lab, "keep.ipynb")
+    assert set(first_ids) <= {c.id for c in undone.cells}
+    assert '"banana".count("a")' in [c.source for c in generated(undone, "prompt")]
+
+
+def test_step_status_is_the_truth_about_its_latest_execution(
+    page: Any, lab: Lab, model_server: ScriptedModelServer
+) -> None:
+    write_notebook(lab, "status.ipynb", [code("prompt", "make x and double it")])
+    open_notebook(page, lab, "status.ipynb")
+    model_server.script(
+        text(fenced("First x.", "x = 21")),
+        text(fenced("Then double it.", "y = x * 2\ny")),
+        text("y is 42."),
+    )
+    assert run_cell(page, "prompt")
+    save(page)
+    first, second = generated(read_notebook(lab, "status.ipynb"), "prompt")
+    assert second.metadata["codeact"]["status"] == "ok"
+
+    # Edited: its old status no longer speaks for it.
+    set_source(page, second.id, "y = undefined_name * 2\ny")
+    save(page)
+    edited = by_id(read_notebook(lab, "status.ipynb"), second.id)
+    assert edited.metadata["codeact"]["status"] == "edited"
+    # Run by the user, it raises: error, with the tag.
+    assert not run_cell(page, second.id)
+    save(page)
+    failed = by_id(read_notebook(lab, "status.ipynb"), second.id)
+    assert failed.metadata["codeact"]["status"] == "error"
+    assert failed.metadata["codeact"]["error_name"] == "NameError"
+    assert failed.metadata["tags"] == ["raises-exception"]
+    assert "error: NameError" in cell_locator(page, second.id).inner_text()
+
+    # Fixed and run again: ok, and the tag is gone.
+    set_source(page, second.id, "y = x * 2\ny")
+    assert run_cell(page, second.id)
+    save(page)
+    fixed = by_id(read_notebook(lab, "status.ipynb"), second.id)
+    assert fixed.metadata["codeact"]["status"] == "ok"
+    assert "error_name" not in fixed.metadata["codeact"]
+    assert "tags" not in fixed.metadata
+
+    # Interrupted by the user, then run fine: the status follows.
+    set_source(page, first.id, "import time\nfor _ in range(600): time.sleep(0.05)\nx = 21")
+    start_cell(page, first.id)
+    page.wait_for_function(
+        """(id) => window.jupyterapp.shell.currentWidget.content.widgets
+                   .find(c => c.model.id === id).model.executionState === 'running'""",
+        arg=first.id,
+    )
+    page.wait_for_timeout(500)
+    command(page, "notebook:interrupt-kernel")
+    wait_until_idle(page)
+    save(page)
+    assert (
+        by_id(read_notebook(lab, "status.ipynb"), first.id).metadata["codeact"]["status"]
+        == "interrupted"
+    )
+    set_source(page, first.id, "x = 21")
+    assert run_cell(page, first.id)
+    save(page)
+    assert by_id(read_notebook(lab, "status.ipynb"), first.id).metadata["codeact"]["status"] == "ok"
+    screenshot(page, "statuses.png")
+
+
+def test_approval_runs_the_code_the_cell_shows_and_stop_leaves_nothing_runnable(
+    page: Any, lab: Lab, model_server: ScriptedModelServer
+) -> None:
+    write_notebook(
+        lab, "approve.ipynb", [code("prompt", "%%codeact --approval ask\ngreet, then clean up")]
+    )
+    open_notebook(page, lab, "approve.ipynb")
+    model_server.script(
+        text(fenced("A greeting.", 'print("proposed")')),
+        text(fenced("Now the clean-up.", 'import shutil\nshutil.rmtree("/tmp/nothing-here")')),
+    )
+    start_cell(page, "prompt")
+    page.wait_for_selector(".codeact-CellHeader .codeact-run", timeout=20_000)
+    pending_id = page.evaluate(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+                  .find(c => c.model.getMetadata('codeact')?.step === 1).model.id"""
+    )
+    pending = cell_locator(page, pending_id)
+    # Nothing runs while it waits: no [*].
+    assert "[*]" not in pending.locator(".jp-InputPrompt").inner_text()
+    set_source(page, pending_id, 'print("edited by the user")')
+    page.locator(".codeact-CellHeader .codeact-run").first.click()
+
+    # Step 2 waits; Stop while it waits.
+    page.wait_for_function(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+                  .some(c => c.model.getMetadata('codeact')?.step === 2 &&
+                             c.model.getMetadata('codeact')?.status === 'pending')""",
+        timeout=20_000,
+    )
+    screenshot(page, "approval-pending.png")
+    command(page, "notebook:interrupt-kernel")
+    wait_until_idle(page)
+    save(page)
+
+    notebook = read_notebook(lab, "approve.ipynb")
+    ran, stopped = generated(notebook, "prompt")
+    assert ran.source == 'print("edited by the user")'
+    assert outputs_text(ran) == "edited by the user\n"
+    assert ran.metadata["codeact"]["status"] == "ok"
+    # The model was told the code that ran, and its output.
+    told = last_observation(model_server)
+    assert 'print("edited by the user")' in told
+    assert "edited by the user" in told
+    # Never approved: a raw cell no Run All executes; the notice is in the prompt cell.
+    assert stopped.cell_type == "raw"
+    assert stopped.metadata["codeact"]["status"] == "skipped"
+    prompt = by_id(notebook, "prompt")
+    assert any(o.output_type == "error" and o.ename == "KeyboardInterrupt" for o in prompt.outputs)
+    assert page.locator(".jp-Stdin").count() == 0
+
+
+def test_run_all_replays_prompts_answered_in_prose_or_failed(
+    page: Any, lab: Lab, model_server: ScriptedModelServer
+) -> None:
+    write_notebook(
+        lab,
+        "prose.ipynb",
+        [
+            code("prompt", "what is a DataFrame, in one sentence?"),
+            code("failing", "and what is a Series?"),
+            code("plain", "1 + 1"),
+        ],
+    )
+    open_notebook(page, lab, "prose.ipynb")
+    model_server.script(text("A table of columns that share one index."))
+    assert run_cell(page, "prompt")
+    model_server.script(error(401, "invalid api key"))
+    assert not run_cell(page, "failing")
+    save(page)
+    asked = len(model_server.requests)
+
+    command(page, "notebook:restart-run-all", wait=False)
+    accept_dialog(page)
+    wait_until_idle(page)
+    save(page)
+    notebook = read_notebook(lab, "prose.ipynb")
+    assert len(model_server.requests) == asked, "Run All must not ask the model again"
+    shown = outputs_text(by_id(notebook, "prompt"))
+    assert "A table of columns" in shown
+    assert REPLAY_NOTE in shown
+    assert REPLAY_NOTE in outputs_text(by_id(notebook, "failing"))
+    # Run All went on past the failed prompt.
+    assert "2" in outputs_text(by_id(notebook, "plain"))
+    screenshot(page, "replayed-prose.png")
+
+    # Run on its own, a prompt asks the model, as before.
+    model_server.script(text("Still a table."))
+    assert run_cell(page, "prompt")
+    assert len(model_server.requests) == asked + 1
+
+
+def test_narrative_reads_in_order(page: Any, lab: Lab, model_server: ScriptedModelServer) -> None:
+    write_notebook(lab, "order.ipynb", [code("prompt", "make a list and sum it")])
+    open_notebook(page, lab, "order.ipynb")
+    model_server.script(
+        text(fenced("First the list.", "numbers = [1, 2, 3]"), chunk_size=3, delay=0.05),
+        text(fenced("Then its sum.", "sum(numbers)")),
+        text("The sum is **6**; the steps are above."),
+    )
+    start_cell(page, "prompt")
+    # While text streams, the progress line counts it.
+    page.wait_for_function(
+        """() => { const text = document.querySelector('.codeact-Progress')?.textContent ?? '';
+                   return text.includes('writing') && !text.includes(' 0 tokens'); }""",
+        timeout=20_000,
+        polling=50,
+    )
+    wait_until_idle(page)
+    save(page)
+    notebook = read_notebook(lab, "order.ipynb")
+    one, two = generated(notebook, "prompt")
+    assert one.metadata["codeact"]["explanation"] == "First the list."
+    assert two.metadata["codeact"]["explanation"] == "Then its sum."
+    assert (
+        "First the list." in cell_locator(page, one.id).locator(".codeact-CellHeader").inner_text()
+    )
+    # Contract fields of the step cells.
+    assert "numbers = [1, 2, 3]" in one.metadata["codeact"]["answer"]
+    assert "executed successfully with no output" in one.metadata["codeact"]["observed"]
+    assert "6" in two.metadata["codeact"]["observed"]
+    # The prompt keeps neither the steps' prose nor the final answer.
+    prompt = by_id(notebook, "prompt")
+    shown = outputs_text(prompt)
+    assert "First the list." not in shown
+    assert "The sum is" not in shown
+    assert "2 steps" in shown
+    record = prompt.metadata["codeact"]
+    assert record["role"] == "prompt" and record["status"] == "ok"
+    assert record["trajectory"]["final"].startswith("The sum is")
+    # The answer reads after the steps, in a Markdown cell of its own.
+    ids = [c.id for c in notebook.cells]
+    (answer,) = answer_cells(notebook, "prompt")
+    assert ids == ["prompt", one.id, two.id, answer.id]
+    assert answer.cell_type == "markdown"
+    assert answer.source == "The sum is **6**; the steps are above."
+    assert answer.metadata["codeact"] == {
+        "version": 1,
+        "role": "answer",
+        "prompt_cell_id": "prompt",
+        "request_id": one.metadata["codeact"]["request_id"],
+        "model": "openai:test-model",
+    }
+    screenshot(page, "reading-order.png")
+
+
+def test_input_in_an_action_is_asked_in_its_step_cell(
+    page: Any, lab: Lab, model_server: ScriptedModelServer
+) -> None:
+    write_notebook(lab, "input.ipynb", [code("prompt", "ask me my name and greet me")])
+    open_notebook(page, lab, "input.ipynb")
+    model_server.script(
+        text(fenced("Asking.", 'name = input("Your name: ")\nprint("Hello,", name)')),
+        text("Greeted."),
+    )
+    start_cell(page, "prompt")
+    box = page.wait_for_selector(".codeact-generated .jp-Stdin input", timeout=20_000)
+    assert cell_locator(page, "prompt").locator(".jp-Stdin").count() == 0
+    screenshot(page, "input-in-step.png")
+    box.fill("Ada")
+    box.press("Enter")
+    wait_until_idle(page)
+    save(page)
+    (step,) = generated(read_notebook(lab, "input.ipynb"), "prompt")
+    assert "Hello, Ada" in outputs_text(step)
+    assert "Your name" not in outputs_text(by_id(read_notebook(lab, "input.ipynb"), "prompt"))
+    assert json.dumps(step.metadata["codeact"]["status"]) == '"ok"'
+
+
+@pytest.fixture(autouse=True)
+def _fresh_page_state(page: Any) -> None:
+    page.set_default_timeout(30_000)
