@@ -126,7 +126,7 @@ class Agent:
                 step.error = str(error)
                 turn.fail(error)
                 usage += step.usage
-                yield Failed(error, number, usage, time.monotonic() - started)
+                yield Failed(error, turn.actions, usage, time.monotonic() - started)
                 return
             usage += step.usage
             yield UsageReport(number, step.usage, usage)
@@ -144,14 +144,14 @@ class Agent:
                         "(max_tokens), or raise max_retries."
                     )
                     turn.fail(exhausted)
-                    yield Failed(exhausted, number, usage, time.monotonic() - started)
+                    yield Failed(exhausted, turn.actions, usage, time.monotonic() - started)
                     return
                 continue
 
             code = extract_code(step.model_text)
             if code is None:
                 turn.final = step.model_text
-                yield Finished(step.model_text, number, usage, time.monotonic() - started)
+                yield Finished(step.model_text, turn.actions, usage, time.monotonic() - started)
                 return
             step.code = code
             yield CodeAction(number, code)
@@ -161,7 +161,7 @@ class Agent:
             except CodeActError as error:
                 step.error = str(error)
                 turn.fail(error)
-                yield Failed(error, number, usage, time.monotonic() - started)
+                yield Failed(error, turn.actions, usage, time.monotonic() - started)
                 return
             if approval is Approval.STOP:
                 # Stopping at the prompt is an interrupt of the whole request.
@@ -191,7 +191,7 @@ class Agent:
                     "rephrase the request, or raise max_retries."
                 )
                 turn.fail(exhausted)
-                yield Failed(exhausted, number, usage, time.monotonic() - started)
+                yield Failed(exhausted, turn.actions, usage, time.monotonic() - started)
                 return
         out_of_steps = StepBudgetExhausted(
             f"The model used all {self.settings.max_steps} steps (max_steps) without a final "
@@ -199,7 +199,7 @@ class Agent:
             "raise max_steps."
         )
         turn.fail(out_of_steps)
-        yield Failed(out_of_steps, self.settings.max_steps, usage, time.monotonic() - started)
+        yield Failed(out_of_steps, turn.actions, usage, time.monotonic() - started)
 
     async def _generate(
         self, turn: Turn, history: Sequence[Turn], step: Step

@@ -6,7 +6,8 @@ it writes. Its options only set the kernel's environment (`CODEACT_MODEL` …), 
 other setting comes from where the kernel always reads it (DESIGN.md §4).
 
 Exit status: 0 when every request ended with a final answer (and every code cell ran),
-1 when one failed (or the run hit --timeout), 130 on Ctrl-C, 2 for usage errors.
+1 when one failed (or the run hit --timeout), 130 on Ctrl-C, 143 on SIGTERM (both
+write the partial notebook), 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from .version import __version__
 
-OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+OK, FAILED, USAGE, INTERRUPTED, TERMINATED = 0, 1, 2, 130, 143
 
 DESCRIPTION = f"""\
 codeact {__version__}: CodeAct without a notebook UI. A request in natural language goes
@@ -57,7 +58,7 @@ failed, cell, notebook_written; schema in docs/cli.md).
 
 exit status: 0 every request ended with a final answer, 1 a request or cell failed or
 --timeout passed, 130 interrupted (Ctrl-C: the kernel is interrupted, the partial
-notebook written), 2 usage error."""
+notebook written), 143 terminated (SIGTERM: likewise), 2 usage error."""
 
 RUN_EPILOG = """\
 examples:
@@ -68,12 +69,18 @@ examples:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return USAGE
-    status: int = args.func(args)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if getattr(args, "func", None) is None:
+            parser.print_help()
+            return USAGE
+        status: int = args.func(args)
+    except KeyboardInterrupt:
+        # Ctrl-C outside a run's own handling (while the command loads, reads or checks):
+        # no kernel has started and nothing is half written, so a line, not a traceback.
+        print("codeact: interrupted", file=sys.stderr)
+        return INTERRUPTED
     return status
 
 
@@ -209,7 +216,7 @@ def make_plan(args: argparse.Namespace, environ: dict[str, str] | None = None) -
     from .settings import resolve
 
     targets: list[str] = args.targets
-    notebooks = [t for t in targets if t.lower().endswith(".ipynb")]
+    notebooks = [t for t in targets if is_notebook_target(t)]
     notebook: Path | None = None
     if notebooks:
         if len(targets) > 1:
@@ -226,9 +233,14 @@ def make_plan(args: argparse.Namespace, environ: dict[str, str] | None = None) -
     elif notebook is not None:
         output = notebook
     else:
-        output = Path(f"codeact-{time.strftime('%Y%m%d-%H%M%S')}.ipynb")
+        output = default_output(time.strftime("%Y%m%d-%H%M%S"))
+    # Checked now, not after the model's work: a notebook that cannot be written is lost.
     if not output.parent.resolve().is_dir():
         raise UsageProblem(f"cannot write {output}: {output.parent} is not a directory")
+    if output.is_dir():
+        raise UsageProblem(f"cannot write {output}: it is a directory (give a file name)")
+    if not os.access(output.parent.resolve(), os.W_OK):
+        raise UsageProblem(f"cannot write {output}: {output.parent} is not writable")
     cwd = Path(args.cwd) if args.cwd else (notebook.parent if notebook else Path.cwd())
     if not cwd.is_dir():
         raise UsageProblem(f"--cwd {cwd} is not a directory")
@@ -261,6 +273,24 @@ def make_plan(args: argparse.Namespace, environ: dict[str, str] | None = None) -
     )
 
 
+def default_output(stamp: str, directory: Path = Path()) -> Path:
+    """`codeact-<stamp>.ipynb`, or `-2`, `-3`… after it: a run must not write over the
+    notebook of another one started in the same second (a script's parallel jobs)."""
+    candidate, number = directory / f"codeact-{stamp}.ipynb", 1
+    while candidate.exists():
+        number += 1
+        candidate = directory / f"codeact-{stamp}-{number}.ipynb"
+    return candidate
+
+
+def is_notebook_target(target: str) -> bool:
+    """A notebook to run, not a request: `x.ipynb`, or a notebook that exists. A sentence
+    that ends with a notebook's name ("summarize analysis.ipynb") is a request."""
+    if not target.lower().endswith(".ipynb"):
+        return False
+    return not any(space.isspace() for space in target) or Path(target).is_file()
+
+
 def execute(plan: Plan, args: argparse.Namespace) -> int:
     import nbformat
 
@@ -288,6 +318,13 @@ def execute(plan: Plan, args: argparse.Namespace) -> int:
             notebook = with_cell_ids(nbformat.read(plan.notebook, as_version=4))
         except Exception as error:
             print(f"codeact run: {plan.notebook} is not a notebook: {error}", file=sys.stderr)
+            return USAGE
+        # The run writes a valid notebook: a broken one is refused before the model works.
+        problem = invalid_because(notebook)
+        if problem:
+            print(
+                f"codeact run: {plan.notebook} is not a valid notebook: {problem}", file=sys.stderr
+            )
             return USAGE
     else:
         notebook = new_notebook()
@@ -340,9 +377,10 @@ def execute(plan: Plan, args: argparse.Namespace) -> int:
         message = f"--timeout {args.timeout:g} s passed: the kernel was interrupted"
         reporter.emit({"event": "notice", "message": message})
     elif interrupts.count:
-        print(f"codeact run: interrupted; the notebook so far is in {plan.output}", file=sys.stderr)
+        how = "terminated" if interrupts.terminated else "interrupted"
+        print(f"codeact run: {how}; the notebook so far is in {plan.output}", file=sys.stderr)
     if interrupts.count and not interrupts.timed_out:
-        status = INTERRUPTED
+        status = TERMINATED if interrupts.terminated else INTERRUPTED
     else:
         status = FAILED if failed or interrupts.timed_out or not written else OK
     if written:
@@ -365,6 +403,18 @@ def as_prompt(request: str) -> str:
     if route_cell(request).kind == "natural_language":
         return request
     return f"%%codeact\n{request}"
+
+
+def invalid_because(notebook: Any) -> str:
+    """Why `notebook` breaks the nbformat schema, in one line ("" when it is valid)."""
+    import nbformat
+
+    try:
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as error:
+        where = "/".join(str(part) for part in error.absolute_path)
+        return f"{error.message} (at {where or 'the top'})"
+    return ""
 
 
 def write_notebook(notebook: Any, path: Path) -> bool:

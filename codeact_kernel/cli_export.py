@@ -4,7 +4,8 @@ The `codeact` command (cli.py) registers this subcommand with `add_parser`. Exit
 status: 0 when everything found was written (also when the filters left nothing),
 1 when some records could not be read (the others are written; the unreadable ones are
 named on stderr), 2 for usage errors: an option, a notebook that is missing or not a
-notebook, or notebooks that hold no CodeAct request at all.
+notebook, notebooks that hold no CodeAct request at all, an output that cannot be
+written or is a notebook.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ formats:
   sharegpt  {"id", "conversations": [{"from", "value"}], "edited_cells"}
 
 exit status: 0 written, 1 some records unreadable (the rest written),
-2 usage error (missing or invalid notebook, no CodeAct requests in any)."""
+2 usage error (missing or invalid notebook, no CodeAct requests in any, an -o
+that cannot be written or is a notebook)."""
 
 EPILOG = """\
 examples:
@@ -80,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
     """Read the notebooks, write the export; the exit status."""
     found: list[Found] = []
     unreadable = 0
+    if args.output != "-" and any(_same_file(args.output, name) for name in args.notebooks):
+        # Writing there would replace a notebook by its own export: the notebook is lost.
+        return _usage(f"-o {args.output} is one of the notebooks to read: give another file")
+    if args.output.lower().endswith(".ipynb"):
+        # Most likely a notebook named where an input was meant: it would be overwritten.
+        return _usage(f"-o {args.output}: the export is JSONL, not a notebook; name it .jsonl")
     for name in args.notebooks:
         try:
             notebook = _read(Path(name))
@@ -129,6 +137,13 @@ def _read(path: Path) -> Any:
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise ValueError("not a Jupyter notebook in nbformat 4 (no list of cells)")
     return notebook
+
+
+def _same_file(first: str, second: str) -> bool:
+    try:
+        return Path(first).resolve() == Path(second).resolve() or Path(first).samefile(second)
+    except OSError:
+        return False
 
 
 def _usage(message: str) -> int:

@@ -91,6 +91,12 @@ class Turn:
     def usage(self) -> Usage:
         return sum((step.usage for step in self.steps), Usage())
 
+    @property
+    def actions(self) -> int:
+        """The actions taken (run or skipped): what a footer counts as steps. The final
+        answer is not one, nor an answer cut off before its code could run."""
+        return sum(1 for step in self.steps if step.observation is not None)
+
 
 # --- events -----------------------------------------------------------------------
 
@@ -215,7 +221,8 @@ class UsageReport:
 
 @dataclass(frozen=True)
 class Finished:
-    """The model answered without code: the request is done."""
+    """The model answered without code: the request is done. `steps` counts the actions
+    taken before (`Turn.actions`), not the answer itself."""
 
     answer: str
     steps: int
@@ -225,7 +232,7 @@ class Finished:
 
 @dataclass(frozen=True)
 class Failed:
-    """The request ended in an error the user must see."""
+    """The request ended in an error the user must see; `steps` as for `Finished`."""
 
     error: CodeActError
     steps: int

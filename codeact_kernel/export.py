@@ -267,7 +267,13 @@ def export_lines(
     for item in found:
         exported = export_record(item, options, clean)
         if exported is not None:
-            yield json.dumps(exported, ensure_ascii=False)
+            yield well_formed(json.dumps(exported, ensure_ascii=False))
+
+
+def well_formed(text: str) -> str:
+    """`text` with lone surrogates (JSON may escape them; UTF-8 cannot hold them) as U+FFFD,
+    so a line with one is still written, and read back, as UTF-8."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def write_jsonl(

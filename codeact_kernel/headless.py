@@ -83,6 +83,9 @@ class Interrupts:
     deadline: float | None = None
     count: int = 0
     timed_out: bool = False
+    terminated: bool = False
+    """SIGTERM (`kill`, `timeout`, a CI job cancelled): handled as a Ctrl-C, so the
+    partial notebook is still written."""
 
     def due(self) -> bool:
         if self.deadline is not None and time.monotonic() >= self.deadline and not self.timed_out:
@@ -92,16 +95,20 @@ class Interrupts:
 
     @contextlib.contextmanager
     def catching(self) -> Iterator[None]:
-        """SIGINT counts an interrupt instead of raising, while the run is in charge."""
+        """SIGINT (and SIGTERM) count an interrupt instead of raising, while the run is
+        in charge."""
 
-        def count(_signum: int, _frame: FrameType | None) -> None:
+        def count(signum: int, _frame: FrameType | None) -> None:
             self.count += 1
+            self.terminated = self.terminated or signum == signal.SIGTERM
 
         previous = signal.signal(signal.SIGINT, count)
+        previous_term = signal.signal(signal.SIGTERM, count)
         try:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
 
     @contextlib.contextmanager
     def raising(self) -> Iterator[None]:
@@ -284,8 +291,33 @@ class HeadlessKernel:
         self.reporter.emit(
             {"event": "cell_started", "cell": index, "cell_id": cell.id, "source": content["code"]}
         )
-        self._wait(execution)
+        try:
+            self._wait(execution)
+        except HeadlessError as error:
+            self._kernel_lost(execution, error)
+            raise
         return self._result(execution, index)
+
+    def _kernel_lost(self, execution: _Execution, error: HeadlessError) -> None:
+        """The kernel died mid-request: no request_end will come, so the prompt cell is
+        marked failed here (as Lab marks it) and the request reported as failed."""
+        request_id = execution.request_id
+        if request_id is None or execution.request_ended:
+            return
+        cell = execution.cell
+        model = self.builder.models.get(request_id, "")
+        self.builder.mark_prompt(cell.id, request_id, model=model, status="error", record=None)
+        self.builder.finish(request_id)
+        evalue = str(error).splitlines()[0]
+        self.reporter.emit(
+            {
+                "event": "failed",
+                "request_id": request_id,
+                "cell_id": cell.id,
+                "status": "error",
+                "error": {"ename": "DeadKernelError", "evalue": evalue},
+            }
+        )
 
     def _offer_replay(self, cell: NotebookNode) -> bool:
         """With --replay, offer the prompt's earlier run, as the extension does before Run

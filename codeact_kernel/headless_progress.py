@@ -10,7 +10,9 @@ and nothing else, for scripts and CI.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -37,11 +39,20 @@ class JsonReporter:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
+        self._closed = False
 
     def emit(self, event: dict[str, Any]) -> None:
+        if self._closed:
+            return
         stream = self._stream or sys.stdout
-        stream.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
-        stream.flush()
+        try:
+            stream.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+            stream.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head -1`): the run goes on and its notebook is
+            # still written; the rest of the events have nobody to read them.
+            self._closed = True
+            _discard(stream)
 
     def output(self, kind: str, content: Mapping[str, Any]) -> None:
         """Outputs are in the notebook; the events point to their cells."""
@@ -122,6 +133,15 @@ class TerminalReporter:
         stream.write(text.encode(encoding, "replace").decode(encoding))
         stream.flush()
         self._at_line_start = text.endswith("\n")
+
+
+def _discard(stream: TextIO) -> None:
+    """Point `stream`'s descriptor at /dev/null, so that flushing it at exit (Python
+    does) raises no second BrokenPipeError."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def footer(event: Mapping[str, Any]) -> str:

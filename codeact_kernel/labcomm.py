@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .actions import split_answer
@@ -299,7 +299,7 @@ class LabFrontend:
         # generated cell: the narrative renders before a window opens, after it closes.
         closes_window = isinstance(event, (ActionSkipped, ActionObserved))
         if not closes_window:
-            self.narrative.render(self._for_narrative(event))
+            self.narrative.render(event)
         if isinstance(event, CodeAction) or (isinstance(event, Finished) and self._tally.actions):
             # The step's prose goes with its cell (`explanation`), and a final answer
             # after actions to a cell after them (`answer_cell`), in reading order.
@@ -314,12 +314,6 @@ class LabFrontend:
         if closes_window:
             self.narrative.render(event)
 
-    def _for_narrative(self, event: Event) -> Event:
-        # The footer counts actions (the step cells above it), not the final answer.
-        if isinstance(event, (Finished, Failed)):
-            return replace(event, steps=self._tally.actions)
-        return event
-
     def _announce(self, event: Event) -> None:
         tally = self._tally
         if isinstance(event, RequestStarted):
@@ -331,7 +325,7 @@ class LabFrontend:
             )
         elif isinstance(event, StepStarted):
             # A new step's first text is reported at once.
-            tally.step, tally.text, tally.streamed, tally.last_progress = event.step, [], 0, 0.0
+            tally.text, tally.streamed, tally.last_progress = [], 0, 0.0
             self._send("progress", step=event.step, state="thinking")
         elif isinstance(event, ModelText):
             tally.text.append(event.text)
@@ -516,7 +510,6 @@ class _Tally:
     """What one request's messages need to know of it so far."""
 
     started: float
-    step: int = 0
     actions: int = 0
     tokens: int = 0
     estimated: bool = False

@@ -57,6 +57,7 @@ SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "interrupted")
 STEP_STATUSES = ("ok", "error", "interrupted", "skipped", "none")
 ROLES = ("user", "assistant")
+ACTION_FORMATS = ("markdown", "execute")
 
 # The settings that change what the model is asked or what it may do. Endpoints, keys
 # and timeouts of the connection say nothing about the trajectory (and a URL can hold
@@ -169,6 +170,13 @@ class Trajectory:
             )
         error = record.optional("error")
         usage = _Reader(record.get("usage"), "usage")
+        settings = record.mapping("settings")
+        # The export rewrites actions from this format: one it does not know is unreadable.
+        if settings.get("action_format", "markdown") not in ACTION_FORMATS:
+            raise TrajectoryFormatError(
+                f"settings.action_format: {settings['action_format']!r} is not one of "
+                f"{ACTION_FORMATS}"
+            )
         return cls(
             version=version,
             request_id=record.text("request_id"),
@@ -181,7 +189,7 @@ class Trajectory:
             status=record.choice("status", STATUSES),
             error=None if error is None else _error(error),
             model=record.text("model"),
-            settings=record.mapping("settings"),
+            settings=settings,
             usage=UsageRecord(
                 usage.integer("input_tokens"),
                 usage.integer("output_tokens"),

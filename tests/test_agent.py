@@ -95,7 +95,8 @@ def test_actions_run_and_observations_go_back(shell: InteractiveShell) -> None:
         ActionObserved
     )
     assert "Observation:\n42" in model.calls[1][-1].content
-    assert isinstance(events[-1], Finished) and events[-1].steps == 2
+    # The footer's count: one action, the final answer is not a step.
+    assert isinstance(events[-1], Finished) and events[-1].steps == 1
     assert turn.steps[0].code == "answer = 6 * 7\nprint(answer)"
 
 

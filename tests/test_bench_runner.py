@@ -371,7 +371,10 @@ def kernel_gateway(jupyter_path: Path, workdir: Path, **env: str) -> Iterator[st
         log.close()
 
 
-SETTINGS = "CODEACT_MODEL,CODEACT_BASE_URL,CODEACT_API_KEY,CODEACT_MAX_STEPS,CODEACT_MAX_RETRIES"
+SETTINGS = (
+    "CODEACT_MODEL,CODEACT_BASE_URL,CODEACT_API_KEY,CODEACT_MAX_STEPS,CODEACT_MAX_RETRIES,"
+    "CODEACT_TEMPERATURE"
+)
 
 
 def test_a_gateway_run_matches_a_local_run(
@@ -442,6 +445,8 @@ def test_without_matplotlib_the_table_is_printed_and_the_extra_named(
         (("--parallel", "0"), "at least 1"),
         (("--modes", "yaml"), "invalid choice"),
         (("--tasks", "tools/nothing-*"), "no all task matches tools/nothing-*"),
+        (("--timeout", "0"), "positive number of seconds"),
+        (("--timeout", "nan"), "positive number of seconds"),
     ],
 )
 def test_usage_errors_exit_2_before_any_model_call(
@@ -454,6 +459,18 @@ def test_usage_errors_exit_2_before_any_model_call(
     done = bench(server, jupyter_path, tmp_path / "run", *args, timeout=60)
     assert done.returncode == 2, done.stderr
     assert says in done.stderr
+    assert server.requests == []
+
+
+def test_an_out_that_is_a_file_is_a_usage_error(
+    server: ReferenceModelServer, jupyter_path: Path, tmp_path: Path
+) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine", encoding="utf-8")
+    done = bench(server, jupyter_path, taken, "--tasks", "tools/shop-01", "--modes", "json")
+    assert done.returncode == 2, done.stderr
+    assert "cannot write the results in" in done.stderr and "Traceback" not in done.stderr
+    assert taken.read_text(encoding="utf-8") == "mine"
     assert server.requests == []
 
 

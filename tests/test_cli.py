@@ -23,6 +23,7 @@ from kernel_harness import TEST_KEY, install_kernelspec, kernel_env
 from model_server import ScriptedModelServer, error, text
 from nbclient import NotebookClient
 
+from codeact_kernel.cli import default_output
 from codeact_kernel.provenance import source_hash
 
 CODEACT = Path(sys.executable).with_name("codeact")
@@ -254,6 +255,7 @@ def test_replay_reruns_the_generated_cells_without_the_model(
         (("do it", "--model", "gpt-4o"), "provider:model"),
         (("do it", "--format", "json"), "invalid choice"),
         (("do it", "-o", "nowhere/out.ipynb"), "not a directory"),
+        (("do it", "-o", "."), "is a directory"),
     ],
 )
 def test_usage_errors_exit_2_before_any_model_call(
@@ -277,6 +279,33 @@ def test_no_command_and_a_broken_notebook_are_usage_errors(
     (tmp_path / "broken.ipynb").write_text("{not json")
     done = codeact("run", "broken.ipynb", cwd=tmp_path, env=env)
     assert done.returncode == 2 and "not a notebook" in done.stderr
+
+
+def test_a_notebook_that_breaks_the_schema_is_refused_before_the_model_works(
+    tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
+) -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("explain x")]
+    notebook.cells[0].metadata["tags"] = "not-a-list"  # another tool's mistake
+    nbformat.write(notebook, tmp_path / "odd.ipynb", version=nbformat.NO_CONVERT)
+    before = (tmp_path / "odd.ipynb").read_bytes()
+    done = codeact("run", "odd.ipynb", cwd=tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "not a valid notebook" in done.stderr and "cells/0/metadata/tags" in done.stderr
+    assert model_server.requests == []
+    assert (tmp_path / "odd.ipynb").read_bytes() == before
+
+
+def test_an_unwritable_output_directory_is_a_usage_error(
+    tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
+) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    done = codeact("run", "do it", "-o", "locked/out.ipynb", cwd=tmp_path, env=env)
+    assert done.returncode == 2 and "not writable" in done.stderr
+    assert model_server.requests == []
 
 
 def test_approval_ask_without_a_terminal_fails_before_asking_the_model(
@@ -308,6 +337,23 @@ def test_a_failed_request_exits_1_and_still_writes_the_notebook(
         "cells": 1,
         "exit_status": 1,
     }
+
+
+def test_a_kernel_that_dies_mid_request_fails_the_request_in_the_notebook(
+    tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
+) -> None:
+    model_server.script(text("Leaving.\n```python\nimport os\nos._exit(1)\n```"), text("unused"))
+    done = codeact("run", "stop the kernel", "-o", "d.ipynb", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert "The kernel died" in done.stderr
+    prompt, action = read(tmp_path / "d.ipynb").cells
+    assert codeact_meta(prompt)["role"] == "prompt"
+    assert codeact_meta(prompt)["status"] == "error"
+    assert codeact_meta(action)["request_id"] == codeact_meta(prompt)["request_id"]
+    assert codeact_meta(action)["status"] == "interrupted"
+    failed = [e for e in events(done.stdout) if e["event"] == "failed"]
+    assert [e["error"]["ename"] for e in failed] == ["DeadKernelError"]
+    assert events(done.stdout)[-1]["exit_status"] == 1
 
 
 def test_a_failing_code_cell_stops_the_run_unless_it_is_expected_to(
@@ -382,6 +428,89 @@ def test_ctrl_c_interrupts_the_kernel_and_writes_the_partial_notebook(
     assert json.loads(out.splitlines()[-1])["exit_status"] == 130
 
 
+def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(
+    tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
+) -> None:
+    # Loading the command and checking its settings takes about a second: an impatient
+    # Ctrl-C lands there, before any kernel starts.
+    process = subprocess.Popen(
+        [str(CODEACT), "run", "what is six times seven", "-o", "c.ipynb"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(0.4)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert model_server.requests == []
+
+
+def test_json_read_by_a_reader_that_stops_early_still_writes_the_notebook(
+    tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
+) -> None:
+    model_server.script(text(SQUARE), text(ANSWER))
+    process = subprocess.Popen(
+        [str(CODEACT), "run", "what is six times seven", "-o", "h.ipynb", "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        first = json.loads(process.stdout.readline())  # `| head -1`
+        process.stdout.close()
+        err = process.stderr.read()
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert first["event"] == "cell_started"
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    prompt, action, answer = read(tmp_path / "h.ipynb").cells
+    assert codeact_meta(prompt)["status"] == "ok" and answer.source == ANSWER
+    assert action.outputs[0]["text"] == "42\n"
+
+
+def test_sigterm_writes_the_partial_notebook_and_exits_143(
+    tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
+) -> None:
+    # `timeout 60 codeact run …`, `kill`, a cancelled CI job: as Ctrl-C, nothing lost.
+    model_server.script(text(SLEEPY), text("unused"))
+    process = subprocess.Popen(
+        [str(CODEACT), "run", "wait a minute", "-o", "k.ipynb", "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        started(process, "action")
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, err
+    assert "terminated" in err
+    prompt, action = read(tmp_path / "k.ipynb").cells
+    assert codeact_meta(action)["status"] == "interrupted"
+    assert action.outputs[0]["text"] == "sleeping\n"
+    assert codeact_meta(prompt)["status"] == "interrupted"
+    assert json.loads(out.splitlines()[-1])["exit_status"] == 143
+
+
 def test_timeout_interrupts_the_run_and_exits_1(
     tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
 ) -> None:
@@ -404,6 +533,36 @@ def test_a_request_that_reads_as_code_still_goes_to_the_model(
     assert done.returncode == 0, done.stderr
     (prompt,) = read(tmp_path / "h.ipynb").cells
     assert prompt.source == "%%codeact\nhelp"
+    assert len(model_server.requests) == 1
+
+
+def test_the_default_output_never_overwrites_a_notebook(tmp_path: Path) -> None:
+    first = default_output("20260101-120000", tmp_path)
+    assert first == tmp_path / "codeact-20260101-120000.ipynb"
+    first.write_text("{}")
+    second = default_output("20260101-120000", tmp_path)
+    assert second == tmp_path / "codeact-20260101-120000-2.ipynb"
+    second.write_text("{}")
+    assert default_output("20260101-120000", tmp_path).name == "codeact-20260101-120000-3.ipynb"
+    assert default_output("20260101-120000") == Path("codeact-20260101-120000.ipynb")
+
+
+def test_a_request_that_ends_with_a_notebook_name_is_a_request(
+    tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
+) -> None:
+    model_server.script(text("There is no such notebook here."))
+    request = "count the cells of analysis.ipynb"
+    done = codeact("run", request, "-o", "r.ipynb", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    (prompt,) = read(tmp_path / "r.ipynb").cells
+    assert prompt.source == request
+    assert len(model_server.requests) == 1
+    # A notebook whose name has a space is still a notebook when it exists.
+    spaced = tmp_path / "my analysis.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), spaced)
+    rerun = codeact("run", "my analysis.ipynb", cwd=tmp_path, env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert read(spaced).cells[0].outputs[0]["data"]["text/plain"] == "2"
     assert len(model_server.requests) == 1
 
 

@@ -350,8 +350,31 @@ def test_usage_errors_and_unreadable_records(ran: Path, tmp_path: Path) -> None:
     assert "version 99" in partial.stderr and "plain.ipynb: no CodeAct requests" in partial.stderr
     assert len(read_jsonl(out)) == 1
 
+    kept = ran.read_bytes()
+    onto_itself = codeact_export(ran, "-o", ran)
+    assert onto_itself.returncode == 2 and "one of the notebooks" in onto_itself.stderr
+    assert ran.read_bytes() == kept
+    not_jsonl = codeact_export(ran, "-o", tmp_path / "other.ipynb")
+    assert not_jsonl.returncode == 2 and "name it .jsonl" in not_jsonl.stderr
+    assert not (tmp_path / "other.ipynb").exists()
+
     to_stdout = codeact_export(ran, "--format", "sharegpt")
     assert to_stdout.returncode == 0 and len(to_stdout.stdout.splitlines()) == 2
+
+
+def test_a_lone_surrogate_in_a_record_is_still_written_as_utf8(ran: Path, tmp_path: Path) -> None:
+    # JSON may escape a lone surrogate (a tool that wrote broken text); UTF-8 cannot hold it.
+    data = json.loads(ran.read_text(encoding="utf-8"))
+    footer = next(o for o in data["cells"][2]["outputs"] if o.get("metadata", {}).get("codeact"))
+    footer["metadata"]["codeact"]["trajectory"]["messages"][0]["content"] += "\ud800"
+    odd = tmp_path / "odd.ipynb"
+    odd.write_text(json.dumps(data), encoding="utf-8")  # ASCII: the surrogate stays escaped
+    out = tmp_path / "out.jsonl"
+    done = codeact_export(odd, "-o", out)
+    assert done.returncode == 0, done.stderr
+    lines = read_jsonl(out)
+    assert len(lines) == 2
+    assert any("\ufffd" in turn["content"] for line in lines for turn in line["conversations"])
 
 
 def test_help_fits_one_screen() -> None:

@@ -95,7 +95,7 @@ def test_a_request_runs_actions_in_the_namespace(
     assert len(result.of_type("update_display_data")) >= 3, "the answer streams in place"
     assert "I'll compute the mean." in result.markdown
     assert "The mean of `data` is **3.0**." in result.markdown
-    assert "CodeAct · 2 steps" in result.everything()
+    assert "CodeAct · 1 step · " in result.everything(), "the answer is not a step"
     assert TEST_KEY not in result.everything()
     first, second = model_server.requests
     assert "data" in all_text(first), "the namespace summary names the user's variables"
@@ -332,7 +332,7 @@ def test_a_detected_model_is_named_in_the_footer(
         result = host.request("set found")
         assert result.status == "ok", result.content
         footer = result.markdown.strip().splitlines()[-1]
-        assert footer.startswith("<sub>CodeAct · 2 steps")
+        assert footer.startswith("<sub>CodeAct · 1 step · ")
         assert footer.endswith("· openai:served-model</sub>")
     assert model_server.requests[-1]["body"]["model"] == "served-model"
 

@@ -319,15 +319,13 @@ def test_a_request_produces_the_documented_messages(
         Progress(2, "rate-limited, retrying in 1 s"),
         ModelText(2, "It is 2."),
         UsageReport(2, usage, usage + usage),
-        Finished("It is 2.", 2, usage + usage, 1.23456),
+        Finished("It is 2.", 1, usage + usage, 1.23456),
         RequestRecorded({"version": 1, "final": "It is 2."}),
     ]
     for event in events:
         lab.render(event)
 
-    # The footer counts the one action, not the final answer.
-    footer = Finished("It is 2.", 1, usage + usage, 1.23456)
-    assert narrative.events == [*events[:-2], footer, events[-1]]
+    assert narrative.events == events
     # The step's prose left the prompt cell when its action started, and the final
     # answer when it ended (it goes to a cell after the steps).
     assert narrative.cleared == [1, 1]

@@ -135,7 +135,7 @@ def test_a_request_streams_and_acts_in_the_namespace(
     assert out.index("I'll compute the mean.") < out.index("--- step 1: running the action")
     assert out.index("--- step 1: running the action") < out.index("3.0\n")
     assert "The mean of `data` is **3.0**." in out
-    assert "CodeAct · 2 steps" in out
+    assert "CodeAct · 1 step · " in out
     assert "<sub>" not in out and "\x1b[" not in out, "plain text in a terminal"
     first, second = model_server.requests
     assert "data" in json.dumps(first["body"]["messages"]), "the namespace is summarized"
@@ -564,7 +564,7 @@ def test_terminal_frontend_renders_plain_text() -> None:
         StepStarted(2),
         Progress(2, "rate-limited, retrying in 1 s"),
         ModelText(2, "All done."),
-        Finished("All done.", 2, Usage(10, 5), 1.5),
+        Finished("All done.", 1, Usage(10, 5), 1.5),
     ):
         frontend.render(event)
     assert stream.getvalue() == (
@@ -573,7 +573,7 @@ def test_terminal_frontend_renders_plain_text() -> None:
         "\n\n"
         "[rate-limited, retrying in 1 s]\n"
         "All done.\n"
-        "CodeAct · 2 steps · 15 tokens · 1.5 s · openai:m\n"
+        "CodeAct · 1 step · 15 tokens · 1.5 s · openai:m\n"
     )
 
 

@@ -71,7 +71,7 @@ def test_a_request_streams_plain_text_to_the_terminal(
     assert "I'll compute the mean." in output
     assert "--- step 1: running the action above ---\r\n3.0\r\n" in output
     assert "The mean is **3.0**." in output
-    assert "CodeAct · 2 steps" in output
+    assert "CodeAct · 1 step · " in output
     assert "<sub>" not in output and "text/markdown" not in output and "\x1b[" not in output
     status = enter(terminal, "%codeact")
     assert "openai:test-model" in status and TEST_KEY not in status

@@ -176,6 +176,7 @@ def test_round_trip_and_schema_errors(
         ({"version": 2}, "version 2"),
         ({"messages": "hi"}, "messages"),
         ({"seconds": True}, "seconds"),
+        ({"settings": {"action_format": ["json"]}}, "action_format"),
     ):
         with pytest.raises(TrajectoryFormatError, match=match):
             Trajectory.from_json({**record.to_json(), **change})
@@ -300,7 +301,7 @@ def test_the_footer_output_carries_the_record(
     footer = next(
         m for m in result.of_type("display_data") if m["content"]["metadata"].get("codeact")
     )
-    assert footer["content"]["data"]["text/plain"].startswith("CodeAct · 2 steps")
+    assert footer["content"]["data"]["text/plain"].startswith("CodeAct · 1 step · ")
     assert TEST_KEY not in result.everything()
 
 

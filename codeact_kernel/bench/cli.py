@@ -101,7 +101,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="longest a code-mode task may run before it is given up as not run "
@@ -114,6 +114,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"needs a number of seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
     return value
 
 
@@ -141,6 +151,11 @@ def run_command(args: argparse.Namespace) -> int:
     except (CodeActError, ValueError) as error:
         bar.close()
         print(f"codeact bench: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # --out names a file, or a place this user cannot write.
+        bar.close()
+        print(f"codeact bench: cannot write the results in {config.out}: {error}", file=sys.stderr)
         return 2
     bar.close()
     summaries = summarize(outcome.episodes, config.modes)

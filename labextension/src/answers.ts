@@ -69,10 +69,10 @@ export function answerIndex(
   promptId: string,
   requestId: string
 ): number | null {
-  if (cells.findIndex(cell => cell.id === promptId) < 0) {
+  let last = cells.findIndex(cell => cell.id === promptId);
+  if (last < 0) {
     return null;
   }
-  let last = cells.findIndex(cell => cell.id === promptId);
   for (const index of generatedBy(cells, promptId)) {
     if (provenance(cells[index])?.request_id === requestId) {
       last = Math.max(last, index);

@@ -84,9 +84,13 @@ export function provenance(cell: ICellInfo): IProvenance | null {
   return record as unknown as IProvenance;
 }
 
-/** The cell type a generated cell has: skipped actions are kept as raw cells. */
+/**
+ * The cell type a generated cell has. An action nobody approved is a raw cell, which
+ * no run command executes: one awaiting approval (`pending`, until Run makes it a code
+ * cell with the approved source) and one skipped or stopped at the question.
+ */
 export function expectedType(status: IProvenance['status']): string {
-  return status === 'skipped' ? 'raw' : 'code';
+  return status === 'skipped' || status === 'pending' ? 'raw' : 'code';
 }
 
 /** Whether the user changed a generated cell since it was generated. */
@@ -199,7 +203,8 @@ export function replacement(
  * earlier run rather than ask the model: yes when any of its generated cells runs in
  * the same batch (Run All, Run Selected over the prompt and its cells), since asking
  * the model too would do the work twice; and, for a prompt `answered` without cells
- * (prose only, failed, stopped), when it runs with other cells. Run on its own, a
+ * that run (prose only, failed, stopped, every action skipped), when it runs with
+ * other cells. Run on its own, a
  * prompt asks the model.
  */
 export function shouldReplay(
@@ -208,11 +213,13 @@ export function shouldReplay(
   scheduled: ReadonlySet<string>,
   answered = false
 ): boolean {
-  const generated = generatedBy(cells, promptId);
-  if (generated.some(index => scheduled.has(cells[index].id))) {
+  // Only code cells re-run the work: a raw one (an action skipped or stopped at the
+  // approval question) never runs, so a prompt with nothing else answered without cells.
+  const runnable = generatedBy(cells, promptId).filter(index => cells[index].type === 'code');
+  if (runnable.some(index => scheduled.has(cells[index].id))) {
     return true;
   }
-  return answered && generated.length === 0 && scheduled.size > 1;
+  return answered && runnable.length === 0 && scheduled.size > 1;
 }
 
 /**

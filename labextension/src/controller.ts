@@ -83,6 +83,10 @@ export class NotebookController {
         expects: owner => this._expectsQuestion(owner),
         stale: owner => this._ended.has(owner),
         inputArea: owner => this._inputArea(owner),
+        actionComing: owner => {
+          const machine = this._activeFor(owner)?.machine;
+          return machine !== undefined && !machine.ended && machine.runningStep() === null;
+        },
         done: owner => this._executionDone(owner)
       },
       () => this._link.kernel
@@ -351,19 +355,21 @@ export class NotebookController {
   private _actionStart(data: IActionStart, parentMsgId: string): void {
     const active = this._track(data.request_id, data.cell_id, parentMsgId);
     this._replaceEarlierRun(active);
+    active.machine.actionStart(data.step);
+    const pending = active.machine.state === 'approval';
+    // An action awaiting approval is a raw cell: no run command of JupyterLab (Run,
+    // Run All, the toolbar's ▶) executes it; only the user's Run makes it code.
     const cell = this._edits.upsertAction({
       promptId: data.cell_id,
       requestId: data.request_id,
       step: data.step,
       code: data.code,
       model: data.model,
-      explanation: data.explanation
+      explanation: data.explanation,
+      ...(pending ? { unapproved: 'pending' as const } : {})
     });
-    active.machine.actionStart(data.step);
-    const pending = active.machine.state === 'approval';
     if (cell) {
-      // Nothing runs while an action awaits approval: no [*] on its cell.
-      cell.executionState = pending ? 'idle' : 'running';
+      cell.executionState = 'running';
     }
     this._edits.updateAction(data.cell_id, data.request_id, data.step, {
       status: pending ? 'pending' : 'running'
@@ -380,10 +386,8 @@ export class NotebookController {
     const machine = active.machine;
     machine.approvalAsked(data.step);
     this._edits.updateAction(data.cell_id, data.request_id, data.step, { status: 'pending' });
-    const cell = this._edits.actionCell(data.cell_id, data.request_id, data.step);
-    if (cell) {
-      cell.executionState = 'idle';
-    }
+    // Made before this view knew approval was on: nothing may run it now either.
+    this._edits.toRaw(data.cell_id, data.request_id, data.step);
     this._stdin.desk.announce({
       owner,
       prompt: data.prompt,
@@ -392,22 +396,27 @@ export class NotebookController {
           if (!active.approvals.delete(data.step)) {
             return;
           }
-          // The code the user sees (and may have edited) is the code that runs.
-          const code = this._edits
-            .actionCell(data.cell_id, data.request_id, data.step)
-            ?.sharedModel.getSource();
-          reply(JSON.stringify(code === undefined ? { answer: word } : { answer: word, code }));
-          machine.answered(data.step);
-          if (word === 'y') {
-            const approved = this._edits.actionCell(data.cell_id, data.request_id, data.step);
+          // The code the user sees (and may have edited) is the code that runs; an
+          // action whose cell is gone runs nothing.
+          const code = this._edits.actionSource(data.cell_id, data.request_id, data.step);
+          if (code === undefined) {
+            word = 'n';
+          }
+          if (word === 'y' && code !== undefined) {
+            // Approved: the raw cell becomes the code cell that shows what runs, and
+            // its outputs go there (before the reply lets the kernel run it).
+            const approved = this._edits.toCode(data.cell_id, data.request_id, data.step, code);
             if (approved) {
               approved.executionState = 'running';
+              active.outputs.open(data.step, approved.outputs);
             }
             this._edits.updateAction(data.cell_id, data.request_id, data.step, {
               status: 'running',
-              ...(code === undefined ? {} : { source_hash: sourceHash(code) })
+              source_hash: sourceHash(code)
             });
           }
+          reply(JSON.stringify(code === undefined ? { answer: word } : { answer: word, code }));
+          machine.answered(data.step);
           this._changed.emit();
         };
         active.approvals.set(data.step, {
@@ -428,7 +437,8 @@ export class NotebookController {
       requestId: data.request_id,
       step: data.step,
       code: data.code,
-      model: data.model
+      model: data.model,
+      ...(data.status === 'skipped' ? { unapproved: 'skipped' as const } : {})
     });
     if (cell) {
       if (!active?.outputs.live(data.step)) {

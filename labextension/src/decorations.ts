@@ -207,6 +207,11 @@ export class Decorator {
       cell.addClass(GENERATED_CLASS);
     }
     cell.node.dataset.codeactStatus = record.status;
+    // An action kept as a raw cell (awaiting approval, skipped) still reads as Python.
+    const python = this.panel.content.codeMimetype;
+    if (cell.model.type === 'raw' && cell.model.mimeType !== python) {
+      cell.model.mimeType = python;
+    }
     cell.toggleClass(EARLIER_RUN_CLASS, !!view && view.run < view.runs);
     const approval = this.controller.approval(cell.model);
     cell.toggleClass(APPROVAL_CLASS, approval !== undefined);

@@ -35,6 +35,11 @@ export interface IActionCell {
   code: string;
   model: string;
   explanation?: string;
+  /**
+   * Nobody approved it (it awaits approval, or was skipped): it is made a raw cell,
+   * which no run command of JupyterLab executes.
+   */
+  unapproved?: 'pending' | 'skipped';
 }
 
 interface IUndoable {
@@ -112,19 +117,16 @@ export class NotebookEdits {
         request_id: requestId,
         step,
         model,
-        status: 'running',
+        status: action.unapproved ?? 'running',
         source_hash: sourceHash(code)
       };
       if (action.explanation) {
         record.explanation = action.explanation;
       }
-      const cell: nbformat.ICodeCell = {
-        cell_type: 'code',
-        source: code,
-        metadata: { [METADATA_KEY]: record as unknown as PartialJSONObject },
-        outputs: [],
-        execution_count: null
-      };
+      const metadata = { [METADATA_KEY]: record as unknown as PartialJSONObject };
+      const cell: nbformat.ICodeCell | nbformat.IRawCell = action.unapproved
+        ? { cell_type: 'raw', source: code, metadata }
+        : { cell_type: 'code', source: code, metadata, outputs: [], execution_count: null };
       this.quietly(() => notebook.sharedModel.insertCell(at, cell));
       index = at;
     }
@@ -135,6 +137,12 @@ export class NotebookEdits {
     const codeCell = cell as ICodeCellModel;
     codeCell.trusted = true;
     return codeCell;
+  }
+
+  /** The source an action's cell shows now (raw or code), if the cell is there. */
+  actionSource(promptId: string, requestId: string, step: number): string | undefined {
+    const index = findAction(this.infos(), promptId, requestId, step);
+    return index < 0 ? undefined : this.notebook().cells.get(index).sharedModel.getSource();
   }
 
   /** The code cell of an action, if it is there. */
@@ -237,24 +245,57 @@ export class NotebookEdits {
 
   /** An action that never ran stays visible but cannot run: it becomes a raw cell. */
   toRaw(promptId: string, requestId: string, step: number): void {
-    const notebook = this.notebook();
     const index = findAction(this.infos(), promptId, requestId, step);
-    if (index < 0) {
+    const cell = index < 0 ? null : this.notebook().cells.get(index);
+    if (!cell || cell.type === 'raw') {
       return;
     }
-    const cell = notebook.cells.get(index);
-    if (cell.type === 'raw') {
-      return;
-    }
-    const raw: nbformat.IRawCell = {
+    this._retype(index, {
+      id: cell.id,
       cell_type: 'raw',
       source: cell.sharedModel.getSource(),
       metadata: { [METADATA_KEY]: cell.getMetadata(METADATA_KEY) }
-    };
-    const shared = notebook.sharedModel;
+    });
+  }
+
+  /**
+   * The user approved an action awaiting approval: its raw cell becomes a code cell
+   * with `source`, the code that runs now, exactly as approved.
+   */
+  toCode(
+    promptId: string,
+    requestId: string,
+    step: number,
+    source: string
+  ): ICodeCellModel | null {
+    const index = findAction(this.infos(), promptId, requestId, step);
+    const cell = index < 0 ? null : this.notebook().cells.get(index);
+    if (!cell) {
+      return null;
+    }
+    if (cell.type !== 'code') {
+      this._retype(index, {
+        id: cell.id,
+        cell_type: 'code',
+        source,
+        metadata: { [METADATA_KEY]: cell.getMetadata(METADATA_KEY) },
+        outputs: [],
+        execution_count: null
+      });
+    }
+    const code = this.actionCell(promptId, requestId, step);
+    if (code) {
+      code.trusted = true;
+    }
+    return code;
+  }
+
+  /** Replace the cell at `index` by `cell` of another type, keeping its id and place. */
+  private _retype(index: number, cell: nbformat.ICodeCell | nbformat.IRawCell): void {
+    const shared = this.notebook().sharedModel;
     this.quietly(() => {
       shared.deleteCell(index);
-      shared.insertCell(index, raw);
+      shared.insertCell(index, cell);
     });
   }
 

@@ -29,6 +29,12 @@ export interface IStdinRoutes {
   stale(owner: string): boolean;
   /** Where `input()` of execution `owner` is asked now: the running step's cell, if any. */
   inputArea(owner: string): IInputArea | null;
+  /**
+   * Whether execution `owner` runs a request whose action has not started here yet:
+   * an input request can overtake its `action_start` (stdin and IOPub are different
+   * channels), and belongs to that action's cell.
+   */
+  actionComing(owner: string): boolean;
   /** Execution `owner` is done. */
   done(owner: string): void;
 }
@@ -64,14 +70,7 @@ export class StdinRouter {
         owner,
         msg.content.prompt,
         value => kernel.sendInputReply({ status: 'ok', value }, msg.header),
-        () => {
-          const area = this.routes.inputArea(owner);
-          if (area) {
-            area.onInputRequest(msg, future);
-          } else {
-            void original(msg);
-          }
-        }
+        () => this._input(owner, msg, future, () => void original(msg), Date.now())
       );
     };
     future.done
@@ -84,5 +83,26 @@ export class StdinRouter {
 
   clear(): void {
     this.desk.clear();
+  }
+
+  /** Ask `input()` in the step cell that runs it, once its action is known here. */
+  private _input(
+    owner: string,
+    msg: KernelMessage.IInputRequestMsg,
+    future: Future,
+    inPrompt: () => void,
+    since: number
+  ): void {
+    if (this.routes.stale(owner)) {
+      return;
+    }
+    const area = this.routes.inputArea(owner);
+    if (area) {
+      area.onInputRequest(msg, future);
+    } else if (this.routes.actionComing(owner) && Date.now() - since < this.desk.waitMs) {
+      setTimeout(() => this._input(owner, msg, future, inPrompt, since), 50);
+    } else {
+      inPrompt();
+    }
   }
 }

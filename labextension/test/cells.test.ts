@@ -211,6 +211,29 @@ describe('shouldReplay', () => {
     // With cells of its own, those decide (they re-run the work).
     assert.equal(shouldReplay(cells, 'p', new Set(['p', 'u']), true), false);
   });
+
+  it('counts a raw (skipped) action as no cell: it never runs', () => {
+    const skipped = [user('p'), generated('g1', 'p', 'r', 1, 'x()', 'skipped'), user('u')];
+    assert.equal(shouldReplay(skipped, 'p', new Set(['p', 'u']), true), true, 'Run All replays');
+    assert.equal(shouldReplay(skipped, 'p', new Set(['p']), true), false, 'Run on its own asks');
+  });
+});
+
+describe('expectedType', () => {
+  it('keeps every action nobody approved in a raw cell, which nothing runs', () => {
+    assert.equal(expectedType('pending'), 'raw');
+    assert.equal(expectedType('skipped'), 'raw');
+    for (const status of ['running', 'ok', 'error', 'interrupted', 'edited'] as const) {
+      assert.equal(expectedType(status), 'code', status);
+    }
+  });
+
+  it('reads a pending raw cell as unedited, and an edited source as edited', () => {
+    const pending = generated('g1', 'p', 'r', 1, 'x()', 'pending');
+    assert.equal(pending.type, 'raw');
+    assert.equal(isEdited(pending), false);
+    assert.equal(isEdited({ ...pending, source: 'y()' }), true);
+  });
 });
 
 describe('executionStatus', () => {

@@ -3,6 +3,7 @@ the same cells, records and step headers, for the same model answers."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,31 @@ def test_a_notebook_made_headless_reads_as_one_made_in_lab(
     assert headers(page) == lab_headers
     assert "error: NameError" in lab_headers[0]
     screenshot(page, "made-headless.png")
+
+    # Both export the same trajectory, in every format (the ids differ: two requests).
+    formats = (("codeact", "conversations"), ("openai", "messages"), ("sharegpt", "conversations"))
+    for form, key in formats:
+        exported = [export(lab, name, form) for name in ("made-in-lab", "made-headless")]
+        assert exported[0][key] == exported[1][key]
+        assert exported[0][key], f"{form}: an empty conversation"
+    codeact_record = export(lab, "made-in-lab", "codeact")
+    roles = [turn["role"] for turn in codeact_record["conversations"]]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant"]
+    assert codeact_record["conversations"][2]["content"].count("<execute>") == 1
+    assert codeact_record["conversations"][3]["content"].startswith("Observation:")
+    assert "NameError" in codeact_record["conversations"][3]["content"]
+
+
+def export(lab: Lab, name: str, form: str) -> dict[str, Any]:
+    """The one record `codeact export` writes for notebook `name` in format `form`."""
+    done = subprocess.run(
+        [str(CODEACT), "export", f"{name}.ipynb", "-o", f"{name}.{form}.jsonl", "--format", form],
+        cwd=lab.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = (lab.root / f"{name}.{form}.jsonl").read_text().splitlines()
+    record: dict[str, Any] = json.loads(line)
+    return record
