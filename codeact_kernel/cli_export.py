@@ -16,7 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .export import FORMATS, ExportOptions, Found, records_from_notebook, write_jsonl, write_lines
+from .export import (
+    FORMATS,
+    ExportOptions,
+    Found,
+    records_from_notebook,
+    unfit_target,
+    write_jsonl,
+    write_lines,
+)
 
 OK, SOME_UNREADABLE, USAGE = 0, 1, 2
 
@@ -85,9 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output != "-" and any(_same_file(args.output, name) for name in args.notebooks):
         # Writing there would replace a notebook by its own export: the notebook is lost.
         return _usage(f"-o {args.output} is one of the notebooks to read: give another file")
-    if args.output.lower().endswith(".ipynb"):
-        # Most likely a notebook named where an input was meant: it would be overwritten.
-        return _usage(f"-o {args.output}: the export is JSONL, not a notebook; name it .jsonl")
+    if problem := unfit_target(args.output):
+        return _usage(f"-o {args.output}: {problem}")
     for name in args.notebooks:
         try:
             notebook = _read(Path(name))

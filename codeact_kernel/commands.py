@@ -243,9 +243,11 @@ class Commands:
         print(f"{name} = {getattr(settings, name)!s} ({source})")
 
     def _export(self, rest: str) -> None:
-        from .export import export_redactor, records_from_session, write_jsonl
+        from .export import export_redactor, records_from_session, unfit_target, write_jsonl
 
         path, options = export_arguments(rest)
+        if problem := unfit_target(path):
+            raise UsageError(f"%codeact export {path}: {problem}.")
         session = self.session
         if not session.records:
             raise UsageError("No CodeAct requests in this session yet: nothing to export.")

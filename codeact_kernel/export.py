@@ -276,6 +276,14 @@ def well_formed(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
+def unfit_target(path: str | os.PathLike[str]) -> str | None:
+    """Why an export must not be written to `path`, or None. A notebook named there
+    (most likely meant as an input) would be replaced by JSONL and lost."""
+    if os.fspath(path).lower().endswith(".ipynb"):
+        return "the export is JSONL, not a notebook; name it .jsonl"
+    return None
+
+
 def write_jsonl(
     path: str | os.PathLike[str],
     found: Iterable[Found],

@@ -24,6 +24,7 @@ from IPython.display import DisplayHandle, display
 
 from .actions import split_answer
 from .events import (
+    ActionObserved,
     ActionsDropped,
     ActionSkipped,
     AnswerTruncated,
@@ -102,6 +103,8 @@ class InlineFrontend:
         self._last_update = 0.0
         self._sent = ""
         self._footer_text: str | None = None
+        # Counted here for an interrupted request's footer (Finished/Failed count too).
+        self._actions = 0
 
     def render(self, event: Event) -> None:
         if isinstance(event, StepStarted):
@@ -127,7 +130,10 @@ class InlineFrontend:
         elif isinstance(event, (CodeAction, Interrupted)):
             self._flush()
         elif isinstance(event, ActionSkipped):
+            self._actions += 1
             self._publish_markdown("_Action skipped._")
+        elif isinstance(event, ActionObserved):
+            self._actions += 1
         elif isinstance(event, Finished):
             self._flush()
             self._footer_text = footer_text(event.steps, event.usage, event.seconds, self.model)
@@ -141,7 +147,7 @@ class InlineFrontend:
             # The record comes last, whatever ended the request: the footer waits for
             # it, so that one output carries both.
             self._flush()
-            text = self._footer_text or interrupted_footer(event.record, self.model)
+            text = self._footer_text or interrupted_footer(event.record, self.model, self._actions)
             self._footer(text, event.record)
 
     async def approve(self, step: int, code: str) -> Approval:
@@ -190,7 +196,7 @@ class InlineFrontend:
         )
 
 
-def interrupted_footer(record: dict[str, Any], model: str) -> str:
+def interrupted_footer(record: dict[str, Any], model: str, actions: int) -> str:
     """The footer of a request that ended without `Finished` or `Failed`, from its record."""
     usage = record.get("usage") or {}
     tokens = Usage(
@@ -199,8 +205,7 @@ def interrupted_footer(record: dict[str, Any], model: str) -> str:
         bool(usage.get("estimated", False)),
     )
     status = "interrupted" if record.get("status") == "interrupted" else "stopped"
-    steps = len(record.get("steps") or ())
-    return footer_text(steps, tokens, float(record.get("seconds", 0.0)), model, status)
+    return footer_text(actions, tokens, float(record.get("seconds", 0.0)), model, status)
 
 
 def _display(bundle: dict[str, Any], metadata: dict[str, Any] | None = None) -> DisplayHandle:

@@ -334,6 +334,11 @@ def test_percent_codeact_export_writes_the_session(
 
     bad = host.execute(f"%codeact export {target} --format yaml")
     assert bad.status == "error" and "--format takes one of" in bad.content["evalue"]
+    notebook = tmp_path / "analysis.ipynb"
+    notebook.write_text("{}")
+    refused = host.execute(f"%codeact export {notebook}")
+    assert refused.status == "error" and "name it .jsonl" in refused.content["evalue"]
+    assert notebook.read_text() == "{}", "the notebook is left alone"
 
 
 def test_a_stopped_request_has_its_record_in_an_interrupted_footer(
@@ -348,4 +353,5 @@ def test_a_stopped_request_has_its_record_in_an_interrupted_footer(
     footer = next(
         m for m in result.of_type("display_data") if m["content"]["metadata"].get("codeact")
     )
-    assert footer["content"]["data"]["text/plain"].startswith("CodeAct · interrupted · 1 step")
+    # Stopped at the approval prompt: the action never ran, so no step is counted.
+    assert footer["content"]["data"]["text/plain"].startswith("CodeAct · interrupted · 0 steps")

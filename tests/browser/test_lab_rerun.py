@@ -239,6 +239,183 @@ def test_approval_runs_the_code_the_cell_shows_and_stop_leaves_nothing_runnable(
     assert page.locator(".jp-Stdin").count() == 0
 
 
+# Every way JupyterLab runs cells, pressed while an action awaits approval (its cell active).
+RUN_PATHS = {
+    "run-cell": "() => window.jupyterapp.commands.execute('notebook:run-cell')",
+    "run-and-advance": (
+        "() => window.jupyterapp.commands.execute('notebook:run-cell-and-select-next')"
+    ),
+    "run-all": "() => window.jupyterapp.commands.execute('notebook:run-all-cells')",
+    "toolbar": None,  # the notebook toolbar's ▶, clicked
+    "run-selected": """() => {
+        const notebook = window.jupyterapp.shell.currentWidget.content;
+        notebook.extendContiguousSelectionTo(notebook.widgets.length - 1);
+        return window.jupyterapp.commands.execute('notebook:run-cell');
+    }""",
+}
+
+PENDING_CELL = """() => window.jupyterapp.shell.currentWidget.content.widgets
+    .find(c => c.model.getMetadata('codeact')?.status === 'pending')?.model.id ?? null"""
+
+
+def mark_action(marker: str, value: str) -> str:
+    """An action whose every effect can be checked afterwards: a file and a variable."""
+    return f'open("{marker}", "w").write("{value}")\nMARKED = "{value}"\nprint("marked")'
+
+
+def wait_for_pending(page: Any) -> str:
+    """The id of the cell awaiting approval, once it does; it is made active."""
+    page.wait_for_selector(".codeact-CellHeader .codeact-run", timeout=20_000)
+    pending_id = str(page.evaluate(PENDING_CELL))
+    cell_locator(page, pending_id).locator(".codeact-CellHeader").click()
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".jp-Notebook.codeact-mod-approval", timeout=10_000)
+    return pending_id
+
+
+def press_run_path(page: Any, path: str) -> None:
+    script = RUN_PATHS[path]
+    if script is None:
+        page.locator(
+            ".jp-NotebookPanel-toolbar [data-command='notebook:run-cell-and-select-next']"
+        ).click()
+    else:
+        page.evaluate(f"() => {{ void ({script})(); }}")
+
+
+def kernel_says(page: Any, lab: Lab, name: str, expression: str) -> str:
+    """Evaluate `expression` in the notebook's kernel through a cell of its own."""
+    page.evaluate(
+        """(source) => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const notebook = panel.content;
+            notebook.activeCellIndex = notebook.widgets.length - 1;
+            window.jupyterapp.commands.execute('notebook:insert-cell-below');
+            notebook.activeCell.model.sharedModel.setSource(source);
+        }""",
+        f"print({expression})",
+    )
+    checked = page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.activeCell.model.id"
+    )
+    assert run_cell(page, checked)
+    save(page)
+    return outputs_text(by_id(read_notebook(lab, name), checked)).strip()
+
+
+@pytest.mark.parametrize(
+    ("path", "ending"),
+    [
+        ("run-cell", "skip"),
+        ("run-and-advance", "stop"),
+        ("run-all", "stop"),
+        ("run-all", "skip"),
+        ("toolbar", "skip"),
+        ("run-selected", "stop"),
+    ],
+)
+def test_no_run_command_runs_an_action_awaiting_approval(
+    page: Any, lab: Lab, model_server: ScriptedModelServer, path: str, ending: str
+) -> None:
+    name = f"unapproved-{path}-{ending}.ipynb"
+    marker = f"marker-{path}-{ending}.txt"
+    write_notebook(
+        lab,
+        name,
+        [code("prompt", "%%codeact --approval ask\nmark the file"), code("after", "after = 1")],
+    )
+    open_notebook(page, lab, name)
+    model_server.script(
+        text(fenced("Marking.", mark_action(marker, "ran"))),
+        # Whatever asks the model later (after Skip; Run All re-running the prompt) is told
+        # in prose: nothing more to approve.
+        *[text("Nothing more to do.") for _ in range(3)],
+    )
+    start_cell(page, "prompt")
+    pending_id = wait_for_pending(page)
+    pending = cell_locator(page, pending_id)
+    # It reads as Python although no run command can execute it.
+    assert pending.locator(".cm-content[data-language='python']").count() == 1
+
+    press_run_path(page, path)
+    page.wait_for_timeout(1500)  # a queued execution would have been sent by now
+    assert page.evaluate(PENDING_CELL) == pending_id, "still awaiting approval"
+    assert "[*]" not in pending.locator(".jp-InputPrompt").inner_text()
+    if ending == "skip":
+        pending.locator(".codeact-CellHeader .codeact-skip").click()
+    else:
+        command(page, "notebook:interrupt-kernel")
+    wait_until_idle(page)
+    save(page)
+
+    notebook = read_notebook(lab, name)
+    never_ran = by_id(notebook, pending_id)
+    assert never_ran.cell_type == "raw"
+    assert never_ran.metadata["codeact"]["status"] == "skipped"
+    assert not lab.path(marker).exists()
+    told = [
+        str(message["content"])
+        for request in model_server.requests
+        for message in request["body"]["messages"]
+        if message["role"] == "user" and str(message["content"]).startswith("Observation")
+    ]
+    assert all("marked" not in observation for observation in told)
+    if ending == "skip":
+        assert any("declined" in observation for observation in told)
+    assert kernel_says(page, lab, name, 'globals().get("MARKED", "never")') == "never"
+
+    # Run All after a restart replays the prompt, runs the other cells, never the action.
+    asked = len(model_server.requests)
+    command(page, "notebook:restart-run-all", wait=False)
+    accept_dialog(page)
+    page.wait_for_function(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+                  .every(c => c.model.type !== 'code' || c.model.executionCount !== null)""",
+        timeout=60_000,
+    )
+    wait_until_idle(page)
+    save(page)
+    replayed = read_notebook(lab, name)
+    assert len(model_server.requests) == asked, "replayed, not asked again"
+    assert by_id(replayed, pending_id).cell_type == "raw"
+    assert not lab.path(marker).exists()
+    assert kernel_says(page, lab, name, 'globals().get("MARKED", "never")') == "never"
+
+
+def test_approving_after_an_edit_runs_the_edited_code_exactly(
+    page: Any, lab: Lab, model_server: ScriptedModelServer
+) -> None:
+    name = "approve-edited.ipynb"
+    write_notebook(lab, name, [code("prompt", "%%codeact --approval ask\nmark the file")])
+    open_notebook(page, lab, name)
+    model_server.script(
+        text(fenced("Marking.", mark_action("proposed.txt", "proposed"))), text("Marked.")
+    )
+    start_cell(page, "prompt")
+    pending_id = wait_for_pending(page)
+    # An ordinary run command first: nothing happens.
+    page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-cell'); }")
+    edited = mark_action("edited.txt", "edited")
+    set_source(page, pending_id, edited)
+    cell_locator(page, pending_id).locator(".codeact-CellHeader").click()
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".jp-Notebook.codeact-mod-approval", timeout=10_000)
+    page.keyboard.press("Shift+Enter")
+    wait_until_idle(page)
+    save(page)
+
+    notebook = read_notebook(lab, name)
+    ran = by_id(notebook, pending_id)
+    assert ran.cell_type == "code"
+    assert ran.source == edited
+    assert outputs_text(ran) == "marked\n"
+    assert ran.metadata["codeact"]["status"] == "ok"
+    assert lab.path("edited.txt").read_text() == "edited"
+    assert not lab.path("proposed.txt").exists()
+    assert edited in str(model_server.requests[-1]["body"]["messages"])
+    assert kernel_says(page, lab, name, "MARKED") == "edited"
+
+
 def test_run_all_replays_prompts_answered_in_prose_or_failed(
     page: Any, lab: Lab, model_server: ScriptedModelServer
 ) -> None:
