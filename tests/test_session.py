@@ -9,20 +9,19 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from model_server import ScriptedModelServer, text
+from recording_host import RecordingHost
 
 from codeact_kernel.errors import ConfigurationError, StepBudgetExhausted
-from codeact_kernel.events import Event, RequestStarted
-from codeact_kernel.executor import ShellExecutor
+from codeact_kernel.events import RequestStarted
 from codeact_kernel.frontend import Approval
 from codeact_kernel.options import CellOptions
 from codeact_kernel.session import REPLAYED, Outcome, Session
-from codeact_kernel.settings import CodeAct, Settings
+from codeact_kernel.settings import CodeAct
 
 # A 1×1 PNG, displayed by an action below.
 PIXEL = base64.b64encode(
@@ -32,35 +31,6 @@ PIXEL = base64.b64encode(
     )
 ).decode()
 SHOW_PIXEL = f"from IPython.display import display\ndisplay({{'image/png': '{PIXEL}'}}, raw=True)"
-
-
-@dataclass
-class Frontend:
-    events: list[Event]
-    approvals: list[Approval]
-
-    def render(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def approve(self, step: int, code: str) -> Approval:
-        return self.approvals.pop(0)
-
-
-@dataclass
-class RecordingHost:
-    """A host that renders into a list and runs actions in the shell, as the CLI will."""
-
-    shell: InteractiveShell
-    approvals: list[Approval] = field(default_factory=list)
-    settings: list[Settings] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    def frontend(self, settings: Settings) -> Frontend:
-        self.settings.append(settings)
-        return Frontend(self.events, self.approvals)
-
-    def executor(self, settings: Settings) -> ShellExecutor:
-        return ShellExecutor(self.shell, observation_chars=settings.observation_chars)
 
 
 @pytest.fixture

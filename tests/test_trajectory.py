@@ -13,7 +13,6 @@ import contextlib
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,16 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from kernel_harness import TEST_KEY, Host
 from model_server import ScriptedModelServer, text
+from recording_host import RecordingHost
 
 from codeact_kernel.events import (
     ActionObserved,
     ActionSkipped,
-    Event,
     Observation,
     RequestRecorded,
     Step,
     Turn,
 )
-from codeact_kernel.executor import ShellExecutor
 from codeact_kernel.frontend import Approval
 from codeact_kernel.options import CellOptions
 from codeact_kernel.render_terminal import TerminalFrontend
@@ -43,31 +41,6 @@ pytest_plugins = ("kernel_harness",)
 
 DB_PASSWORD = "correct-horse-battery-staple-42"
 ENV_KEY = "sk-envsecret-0123456789abcdefXYZ"
-
-
-@dataclass
-class Frontend:
-    events: list[Event]
-    approvals: list[Approval]
-
-    def render(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def approve(self, step: int, code: str) -> Approval:
-        return self.approvals.pop(0)
-
-
-@dataclass
-class RecordingHost:
-    shell: InteractiveShell
-    approvals: list[Approval] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    def frontend(self, settings: Settings) -> Frontend:
-        return Frontend(self.events, self.approvals)
-
-    def executor(self, settings: Settings) -> ShellExecutor:
-        return ShellExecutor(self.shell, observation_chars=settings.observation_chars)
 
 
 @pytest.fixture
