@@ -5,10 +5,10 @@
  *
  * While the active cell is an action awaiting approval, its notebook carries
  * `codeact-mod-approval`; only then do the bindings match, and being more specific
- * than JupyterLab's own they win over "run cell" for that cell only. Running a pending
- * cell the ordinary way would queue an execution behind the request that waits for
- * the answer; Shift+Enter and Ctrl/Cmd+Enter answer Run instead, and Alt+S, which
- * JupyterLab leaves unbound, answers Skip.
+ * than JupyterLab's own they win over "run cell" for that cell only. A pending action
+ * is a raw cell, which JupyterLab's own run commands leave alone; the keys that mean
+ * "run this cell", Shift+Enter and Ctrl/Cmd+Enter, answer Run instead, and Alt+S,
+ * which JupyterLab leaves unbound, answers Skip.
  */
 
 import type { JupyterFrontEnd } from '@jupyterlab/application';
