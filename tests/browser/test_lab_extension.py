@@ -20,6 +20,17 @@ from model_server import ScriptedModelServer, text
 
 from codeact_kernel.labcomm import REPLAY_NOTE
 
+from .analysis import (
+    FINAL,
+    SALES,
+    STEP_1,
+    STEP_2,
+    STEP_3,
+    STEP_4,
+    analysis_notebook,
+    fenced,
+    script_analysis,
+)
 from .lab_driver import (
     ROOT,
     Lab,
@@ -30,7 +41,6 @@ from .lab_driver import (
     code,
     command,
     generated,
-    markdown,
     open_notebook,
     outputs_text,
     read_notebook,
@@ -42,23 +52,6 @@ from .lab_driver import (
     wait_until_idle,
     write_notebook,
 )
-
-SALES = 'sales = {"Jan": 120, "Feb": 135, "Mar": 160, "Apr": 150}'
-PROMPT = "Put the sales into a table, add the month-over-month growth and chart the revenue."
-STEP_1 = (
-    "import pandas as pd\n"
-    'df = pd.DataFrame({"month": list(sales), "revenue": list(sales.values())})\n'
-    "df.revenue.sum()"
-)
-STEP_2 = 'df["growth"] = revenue.pct_change() * 100'
-STEP_3 = 'df["growth"] = df.revenue.pct_change().mul(100).round(1)\ndf'
-STEP_4 = (
-    "from IPython.display import SVG\n"
-    'bars = \'\'.join(f\'<rect x="{i * 50}" y="{170 - v}" width="40" height="{v}" \'\n'
-    "               f'fill=\"#4a90d9\"/>' for i, v in enumerate(df.revenue))\n"
-    'SVG(f\'<svg xmlns="http://www.w3.org/2000/svg" width="200" height="170">{bars}</svg>\')'
-)
-FINAL = "Revenue grew every month but April (**-6.2%**); the table and chart are above."
 
 
 def kernel_says(page: Any, expression: str) -> str:
@@ -75,33 +68,6 @@ def kernel_says(page: Any, expression: str) -> str:
             }""",
             expression,
         )
-    )
-
-
-def fenced(prose: str, source: str) -> str:
-    return f"{prose}\n```python\n{source}\n```\n"
-
-
-def script_analysis(model_server: ScriptedModelServer) -> None:
-    model_server.script(
-        text(fenced("I'll load the numbers into a DataFrame first.", STEP_1)),
-        text(fenced("Now the growth per month.", STEP_2)),
-        text(fenced("`revenue` is a column of `df`; fixing that.", STEP_3)),
-        text(fenced("And a bar chart of the revenue.", STEP_4)),
-        text(FINAL),
-    )
-
-
-def analysis_notebook(lab: Lab, name: str) -> None:
-    write_notebook(
-        lab,
-        name,
-        [
-            markdown("intro", "# Monthly sales"),
-            code("data", SALES),
-            code("prompt", PROMPT),
-            code("after", 'print("a cell the user wrote")'),
-        ],
     )
 
 
@@ -183,7 +149,7 @@ def test_code_actions_become_cells_with_their_outputs(
     prompt = by_id(notebook, "prompt")
     shown = outputs_text(prompt)
     assert "4 steps" in shown
-    assert "the table and chart are above" not in shown
+    assert "the table and the chart are in the steps" not in shown
     assert "I'll load the numbers into a DataFrame first." not in shown
     assert "pd.DataFrame" not in shown
     assert "NameError" not in shown

@@ -16,6 +16,7 @@ from model_server import ScriptedModelServer, error, text
 
 from codeact_kernel.labcomm import REPLAY_NOTE
 
+from .analysis import fenced
 from .lab_driver import (
     Lab,
     accept_dialog,
@@ -35,10 +36,6 @@ from .lab_driver import (
     wait_until_idle,
     write_notebook,
 )
-
-
-def fenced(prose: str, source: str) -> str:
-    return f"{prose}\n```python\n{source}\n```\n"
 
 
 def set_source(page: Any, cell_id: str, source: str) -> None:
