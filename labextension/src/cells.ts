@@ -239,6 +239,16 @@ export function executionStatus(
   return { status: 'error', error_name: errorName || null };
 }
 
+/**
+ * Whether the status a generated cell shows is the comm's to report: `running` or
+ * `pending` of a request this page follows now. Such a status left by a request nobody
+ * follows any more (the page was reloaded mid-run, the browser closed) must not
+ * outlive the cell's next execution or edit.
+ */
+export function reportedLive(record: IProvenance, requestLive: boolean): boolean {
+  return requestLive && (record.status === 'running' || record.status === 'pending');
+}
+
 /** `tags` without `tag` (a new array). */
 export function withoutTag(tags: unknown, tag: string): string[] {
   const list = Array.isArray(tags) ? tags.filter(t => typeof t === 'string') : [];

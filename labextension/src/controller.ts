@@ -199,7 +199,13 @@ export class NotebookController {
 
   /** A cell finished executing: a generated cell's status is the truth about it. */
   onExecuted(cell: Cell, success: boolean, errorName: string | null): void {
-    this._edits.recordExecution(cell.model, success, errorName);
+    this._edits.recordExecution(cell.model, success, errorName, this._live(cell.model));
+  }
+
+  /** Whether the request that made a generated cell runs now, reported by this comm. */
+  private _live(cell: ICellModel): boolean {
+    const record = provenance(this._edits.info(cell));
+    return record !== null && this._requests.has(record.request_id);
   }
 
   /** An edit makes a generated cell's status `edited` until it runs again. */
@@ -212,7 +218,7 @@ export class NotebookController {
       this._watchedCells.add(cell);
       cell.sharedModel.changed.connect((_, change) => {
         if (change.sourceChange && !this._disposed) {
-          this._edits.recordEdit(cell);
+          this._edits.recordEdit(cell, this._live(cell));
         }
       });
     };
@@ -441,8 +447,9 @@ export class NotebookController {
       ...(data.status === 'skipped' ? { unapproved: 'skipped' as const } : {})
     });
     if (cell) {
-      if (!active?.outputs.live(data.step)) {
-        // This view missed the live messages: take the kernel's copy.
+      if (!active?.outputs.live(data.step, cell.outputs)) {
+        // This view missed the live messages, or the cell that got them was deleted
+        // (this one was made again just now): take the kernel's copy.
         cell.outputs.clear();
         for (const output of data.outputs) {
           cell.outputs.add(output);

@@ -22,6 +22,7 @@ import {
   METADATA_KEY,
   provenance,
   RAISES_EXCEPTION,
+  reportedLive,
   sourceHash,
   withoutTag,
   withTag
@@ -196,23 +197,23 @@ export class NotebookEdits {
    * A generated cell ran as a cell of its own (Run All, Run): its status is the
    * truth about that execution.
    */
-  recordExecution(cell: ICellModel, success: boolean, errorName: string | null): void {
+  recordExecution(
+    cell: ICellModel,
+    success: boolean,
+    errorName: string | null,
+    requestLive: boolean
+  ): void {
     const record = provenance(this.info(cell));
-    if (record === null || record.status === 'running' || record.status === 'pending') {
+    if (record === null || reportedLive(record, requestLive)) {
       return;
     }
     this._update(cell, executionStatus(success, errorName));
   }
 
   /** The user changed a generated cell's source: its last status no longer speaks for it. */
-  recordEdit(cell: ICellModel): void {
+  recordEdit(cell: ICellModel, requestLive: boolean): void {
     const record = provenance(this.info(cell));
-    if (
-      record === null ||
-      record.status === 'running' ||
-      record.status === 'pending' ||
-      record.status === 'edited'
-    ) {
+    if (record === null || record.status === 'edited' || reportedLive(record, requestLive)) {
       return;
     }
     this._update(cell, { status: 'edited', error_name: null });

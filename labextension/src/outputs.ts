@@ -174,9 +174,13 @@ export class ActionOutputs {
     }
   }
 
-  /** Whether `step`'s cell got any output live (else the kernel's copy is used). */
-  live(step: number): boolean {
-    return this._collectors.get(step)?.live === true;
+  /**
+   * Whether `list` (the step's cell now) got `step`'s outputs live; else the kernel's
+   * copy is used. A cell deleted mid-run and made again at `action_end` did not.
+   */
+  live(step: number, list: IOutputList): boolean {
+    const collector = this._collectors.get(step);
+    return collector?.live === true && collector.list === list;
   }
 
   /**

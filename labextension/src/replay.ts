@@ -31,11 +31,6 @@ export class ReplayBatches {
     }
   }
 
-  /** Whether the kernel will ask about this cell (an offer was sent, not answered yet). */
-  offered(cellId: string): boolean {
-    return this._offered.has(cellId) || this._verdicts.has(cellId);
-  }
-
   /** The verdict for a prompt cell, once; `model` when none was decided. */
   take(cellId: string): Verdict {
     const verdict = this._verdicts.get(cellId) ?? 'model';

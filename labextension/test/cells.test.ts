@@ -14,6 +14,7 @@ import {
   replacement,
   replaySteps,
   RAISES_EXCEPTION,
+  reportedLive,
   shouldReplay,
   sourceHash,
   withoutTag,
@@ -280,5 +281,29 @@ describe('withTag', () => {
     assert.deepEqual(withTag(tags, 'a'), ['a', 'b']);
     assert.deepEqual(tags, ['a', 'b']);
     assert.deepEqual(withTag('not a list', 'b'), ['b']);
+  });
+});
+
+describe('reportedLive', () => {
+  const record = (status: IProvenance['status']): IProvenance => ({
+    version: 1,
+    prompt_cell_id: 'p',
+    request_id: 'r',
+    step: 1,
+    model: 'm',
+    status,
+    source_hash: sourceHash('x')
+  });
+
+  it('leaves running and pending to the comm while their request runs here', () => {
+    assert.equal(reportedLive(record('running'), true), true);
+    assert.equal(reportedLive(record('pending'), true), true);
+  });
+
+  it('lets an execution or edit correct a status nobody reports any more', () => {
+    // Saved mid-run (page reloaded, browser closed): the next execution is the truth.
+    assert.equal(reportedLive(record('running'), false), false);
+    assert.equal(reportedLive(record('pending'), false), false);
+    assert.equal(reportedLive(record('ok'), true), false);
   });
 });

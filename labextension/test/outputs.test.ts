@@ -3,7 +3,14 @@ import { describe, it } from 'node:test';
 
 import type * as nbformat from '@jupyterlab/nbformat';
 
-import { IIOPubMessage, IOutputList, isOutputMessage, OutputCollector, toOutput } from '../src/outputs';
+import {
+  ActionOutputs,
+  IIOPubMessage,
+  IOutputList,
+  isOutputMessage,
+  OutputCollector,
+  toOutput
+} from '../src/outputs';
 
 /** A stand-in for JupyterLab's OutputAreaModel: merges streams, clears with wait. */
 class List implements IOutputList {
@@ -137,5 +144,20 @@ describe('OutputCollector', () => {
     assert.equal(collector.update(msg('update_display_data', other)), false);
     collector.apply(msg('clear_output', {}));
     assert.equal(collector.has('progress'), false);
+  });
+});
+
+describe('ActionOutputs', () => {
+  it('is live only in the cell that got the outputs', () => {
+    const outputs = new ActionOutputs();
+    const cell = new List();
+    outputs.open(1, cell);
+    assert.equal(outputs.route(msg('stream', { name: 'stdout', text: 'chart\n' })), false);
+    outputs.close(1);
+    assert.equal(outputs.live(1, cell), true);
+    // The user deleted the step cell mid-run; action_end makes it again, empty: it
+    // must take the kernel's copy of the outputs instead of staying blank.
+    assert.equal(outputs.live(1, new List()), false);
+    assert.equal(outputs.live(2, cell), false);
   });
 });

@@ -15,6 +15,7 @@ import pytest
 from model_server import ScriptedModelServer, error, text
 
 from codeact_kernel.labcomm import REPLAY_NOTE
+from codeact_kernel.provenance import source_hash
 
 from .analysis import fenced
 from .lab_driver import (
@@ -182,6 +183,38 @@ def test_step_status_is_the_truth_about_its_latest_execution(
     save(page)
     assert by_id(read_notebook(lab, "status.ipynb"), first.id).metadata["codeact"]["status"] == "ok"
     screenshot(page, "statuses.png")
+
+
+def test_a_running_status_left_in_the_file_gives_way_to_the_next_execution(
+    page: Any, lab: Lab
+) -> None:
+    # Saved mid-run (the page reloaded while a step ran): nobody reports that request
+    # any more, so its `running` must not outlive the cell's next execution or edit.
+    def stale(cell_id: str, step: int, source: str) -> Any:
+        cell = code(cell_id, source)
+        cell.metadata["codeact"] = {
+            "version": 1,
+            "prompt_cell_id": "prompt",
+            "request_id": "gone",
+            "step": step,
+            "model": "scripted",
+            "status": "running",
+            "source_hash": source_hash(source),
+        }
+        return cell
+
+    write_notebook(
+        lab,
+        "stale.ipynb",
+        [code("prompt", "make x"), stale("ran", 1, "x = 21"), stale("typed", 2, "y = x")],
+    )
+    open_notebook(page, lab, "stale.ipynb")
+    assert run_cell(page, "ran")
+    set_source(page, "typed", "y = x * 2")
+    save(page)
+    saved = read_notebook(lab, "stale.ipynb")
+    assert by_id(saved, "ran").metadata["codeact"]["status"] == "ok"
+    assert by_id(saved, "typed").metadata["codeact"]["status"] == "edited"
 
 
 def test_approval_runs_the_code_the_cell_shows_and_stop_leaves_nothing_runnable(
