@@ -14,8 +14,12 @@ the tests (tests/mcp_demo_server.py) over stdio, with the scripted model server.
   CODEACT_MCP_CONFIG naming three servers, alternately. Target: unchanged (servers and
   the SDK load at first use); the script also checks that no server process runs and
   that the SDK is not imported after start.
+- `%load_ext codeact_kernel` in a fresh IPython process, with and without the same
+  CODEACT_MCP_CONFIG, alternately (as benchmarks/load_ext.py times it). Target:
+  unchanged, within noise (the config is read; the SDK is not imported).
 
 Usage: python benchmarks/mcp_overhead.py [--calls 200] [--rounds 5] [--starts 7]
+       [--loads 11]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -160,11 +165,44 @@ def start_times(plain: dict[str, str], configured: dict[str, str], starts: int) 
     }
 
 
+LOAD_EXT = """
+import json, sys, time
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+started = time.perf_counter()
+shell.run_line_magic("load_ext", "codeact_kernel")
+print(json.dumps([time.perf_counter() - started, "mcp" in sys.modules]))
+"""
+
+
+def load_ext_times(plain: dict[str, str], configured: dict[str, str], loads: int) -> dict[str, Any]:
+    times: dict[str, list[float]] = {"without MCP config": [], "with MCP config": []}
+    imported = False
+    for i in range(loads + 1):
+        order = [("without MCP config", plain), ("with MCP config", configured)]
+        for label, env in order if i % 2 else reversed(order):
+            done = subprocess.run(
+                [sys.executable, "-c", LOAD_EXT], env=env, capture_output=True, text=True
+            )
+            seconds, sdk = json.loads(done.stdout.strip().splitlines()[-1])
+            if i:  # the first round warms the OS file cache
+                times[label].append(seconds)
+            imported = imported or (label == "with MCP config" and sdk)
+    without = statistics.median(times["without MCP config"])
+    with_config = statistics.median(times["with MCP config"])
+    return {
+        "without MCP config median ms": round(without * 1000, 1),
+        "with MCP config median ms": round(with_config * 1000, 1),
+        "mcp SDK imported by %load_ext": imported,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--starts", type=int, default=7)
+    parser.add_argument("--loads", type=int, default=11)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, ScriptedModelServer() as server:
         root = Path(folder)
@@ -181,6 +219,7 @@ def main() -> None:
         configured = kernel_env(server.url, CODEACT_MCP_CONFIG=str(config))
         calls = call_overhead(configured, server, args.calls, args.rounds)
         starts = start_times(plain, configured, args.starts)
+        loads = load_ext_times(plain, configured, args.loads)
     overhead = {
         "ms per call (kernel process: wall median, CPU mean)": calls,
         "wall overhead from a code action ms": round(
@@ -194,7 +233,8 @@ def main() -> None:
         ),
         "target ms": TARGET_MS,
     }
-    print(json.dumps({"call overhead": overhead, "kernel start": starts}, indent=2))
+    report = {"call overhead": overhead, "kernel start": starts, "%load_ext": loads}
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -362,7 +362,10 @@ def status_text(
     if settings.model:
         model = f"{settings.model} ({settings.sources.get('model', 'default')})"
     else:
-        model = "not set: set CODEACT_MODEL, or run %codeact model PROVIDER:MODEL"
+        model = (
+            "not set: the first request detects one (or set CODEACT_MODEL, or run "
+            "%codeact model PROVIDER:MODEL)"
+        )
     rows = [
         ("model", model),
         ("endpoint", mask_url(endpoint) if endpoint else "-"),

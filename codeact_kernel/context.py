@@ -29,7 +29,9 @@ only when it alone is longer. Then, in this order until the messages fit:
 4. the observations of the current request's earlier steps, head and tail kept;
 5. the user's cells shown with the current request, head and tail kept;
 6. the current request's latest observation, head and tail kept;
-7. the current request's answers further, their actions too, oldest first.
+7. the current request's answers further, their actions too, oldest first;
+8. the oldest of the user's cells (many, after Run All), the newest kept (a note says
+   how many are left out).
 
 The system prompt (with the namespace summary, itself capped by its own limits) and the
 latest request are never cut. When they alone exceed the budget they are sent anyway: a
@@ -86,6 +88,7 @@ OBSERVATION = "Observation:\n"
 
 _EMPTY_NAMESPACE = "# (nothing defined yet)"
 _OMITTED = "[{count} earlier request(s) of this session are left out to fit the context budget.]"
+_CELLS_OMITTED = "[{count} earlier cell(s) are left out to fit the context budget.]"
 _STOPPED = "[This request ended without a final answer: {reason}.]"
 _INTERRUPTED = "it was interrupted"
 _NOT_RUN = "[This action did not run.]"
@@ -210,6 +213,20 @@ class _CellsPart(_Part):
     def cut(self, limit: int) -> _Part:
         return replace(self, text=_cells_text([cut_middle(block, limit) for block in self.blocks]))
 
+    def newest(self, room: int) -> _Part:
+        """The newest cells, cut to the smallest size, that fit in `room` tokens with a
+        note of how many are left out: those are never looked at."""
+        smallest = _CELL_LIMITS[-1]
+        used = _MESSAGE_TOKENS + estimate_tokens(_cells_text([], len(self.blocks)))
+        kept: list[str] = []
+        for block in reversed(self.blocks):
+            cut = cut_middle(block, smallest)
+            used += estimate_tokens(f"{_fence(cut)}\n\n")
+            if used > room:
+                break
+            kept.append(cut)
+        return replace(self, text=_cells_text(kept[::-1], len(self.blocks) - len(kept)))
+
 
 @dataclass(frozen=True)
 class _AnswerPart(_Part):
@@ -318,6 +335,7 @@ def build_messages(
     _shrink(cells, range(len(cells)), _CELL_LIMITS, budget)
     _shrink(steps, observations[-1:], _OBSERVATION_LIMITS, budget)
     _shrink(steps, answers, _ANSWER_LIMITS, budget, whole=True)
+    _leave_out_cells(cells, budget)
 
     messages = [Message("system", system.content)]
     if dropped:
@@ -427,6 +445,13 @@ def _shrink(
                 budget.swap(parts, index, cut or part.cut(limit))
 
 
+def _leave_out_cells(cells: list[_Part], budget: _Budget) -> None:
+    """Keep only the newest of the user's cells when, cut, they still do not fit."""
+    if cells and not budget.fits() and isinstance(cells[0], _CellsPart):
+        room = budget.limit - (budget.used - cells[0].tokens)
+        budget.swap(cells, 0, cells[0].newest(room))
+
+
 def _merge(parts: Sequence[_Part]) -> list[Message]:
     messages: list[Message] = []
     for role, run in itertools.groupby(parts, key=lambda part: part.role):
@@ -531,9 +556,11 @@ def _cells_parts(cells: Sequence[str], clean: _Clean) -> list[_Part]:
     return [_CellsPart("user", _cells_text(blocks), blocks=blocks)]
 
 
-def _cells_text(blocks: Sequence[str]) -> str:
-    fenced = "\n\n".join(_fence(block) for block in blocks)
-    return _fill(_prompt("user_cells.md"), cells=fenced).strip()
+def _cells_text(blocks: Sequence[str], left_out: int = 0) -> str:
+    fenced = [_fence(block) for block in blocks]
+    if left_out:
+        fenced.insert(0, _CELLS_OMITTED.format(count=left_out))
+    return _fill(_prompt("user_cells.md"), cells="\n\n".join(fenced)).strip()
 
 
 def _fence(code: str) -> str:

@@ -22,16 +22,16 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from .background import BackgroundLoop
 from .errors import CodeActError
-from .events import RequestRecorded, Turn, Usage
+from .events import Observation, RequestRecorded, Turn, Usage
 from .options import CellOptions
 from .settings import CodeAct, Settings, resolve
 from .tools import Toolbox
@@ -48,8 +48,12 @@ INTERRUPTED = "The request was interrupted; what happened so far is kept in the 
 INTERRUPTED_UNREMEMBERED = "The request was interrupted (--no-history: it is not remembered)."
 REPLAYED = "[Answered earlier in this notebook; its code cells were re-run without the model.]"
 
-# Cells that manage CodeAct itself tell the model nothing about the user's work.
-_ABOUT_CODEACT = re.compile(r"\s*(%%?codeact\b|%(re)?load_ext\s+codeact_kernel\b)")
+# Lines that manage CodeAct itself tell the model nothing about the user's work, and a
+# `%%codeact` cell is a request, remembered as one.
+_CODEACT_CELL = re.compile(r"\s*%%codeact\b")
+_ABOUT_CODEACT = re.compile(
+    r"^[ \t]*%(?:codeact\b|(?:re|un)?load_ext[ \t]+codeact_kernel\b)[^\n]*(?:\n|\Z)", re.M
+)
 
 
 class Host(Protocol):
@@ -124,13 +128,17 @@ class Session:
     def settings(self, **cell_overrides: Any) -> Settings:
         """Effective settings: config files < environment < session < this cell.
 
-        Without a configured model, `model` is empty here; `run` detects one.
+        Without a configured model, `model` is the one detected for an earlier request
+        (so `%codeact` names the model requests use), else empty: `run` detects one.
         """
-        from .providers import resolve_settings
+        from .providers import resolve_settings, with_detected_model
 
-        return resolve_settings(
+        settings = resolve_settings(
             self.configurable, self.environment, {**self.overrides, **cell_overrides}
         )
+        if settings.model or self._detected is None:
+            return settings
+        return with_detected_model(settings, self._detected, self.environment)
 
     async def final_settings(self, options: CellOptions | None = None) -> Settings:
         """The settings a request runs with, the model detected if none is configured
@@ -141,8 +149,7 @@ class Session:
         from .providers import with_detected_model
         from .providers.detect import detect_default_model
 
-        if self._detected is None:
-            self._detected = await detect_default_model(self.environment, self.client())
+        self._detected = await detect_default_model(self.environment, self.client())
         return with_detected_model(settings, self._detected, self.environment)
 
     # --- what the user does between requests -------------------------------------------
@@ -166,8 +173,11 @@ class Session:
         self.background.close()
 
     def record_user_cell(self, code: str) -> None:
-        """Remember a cell the user ran (not one that manages CodeAct itself)."""
-        if code.strip() and not _ABOUT_CODEACT.match(code):
+        """Remember a cell the user ran, without its lines that manage CodeAct itself."""
+        if _CODEACT_CELL.match(code):
+            return
+        code = _ABOUT_CODEACT.sub("", code)
+        if code.strip():
             self.pending_cells.append(code)
 
     def _record_cell(self, result: ExecutionResult) -> None:
@@ -250,20 +260,22 @@ class Session:
             self.pending_cells.clear()
             self.turns.append(turn)
         self.requests += 1
+        summary = _UntilCodeRuns(self.namespace_summary)
+        secrets = _UntilCodeRuns(lambda: self.secrets(settings))
         agent = Agent(
             model=model,
-            executor=executor,
+            executor=_Acting(executor, (summary.forget, secrets.forget)),
             settings=settings,
             approve=frontend.approve,
-            namespace=self.namespace_summary,
-            secrets=lambda: self.secrets(settings),
+            namespace=summary,
+            secrets=secrets,
             vision=settings.vision == "on"
             or (settings.vision == "auto" and accepts_images(settings.model)),
             tools=tools,
         )
         # The Lab comm's id when the frontend has one, so the record and the cells agree.
         request_id = str(getattr(frontend, "request_id", "") or uuid.uuid4().hex)
-        recording = _Recording(request_id, settings, agent, datetime.now(timezone.utc))
+        recording = _Recording(request_id, settings, agent, secrets, datetime.now(timezone.utc))
         self.running = True
         self._idle.clear()
         try:
@@ -305,7 +317,7 @@ class Session:
             system=recording.agent.system,
             model=recording.settings.model,
             settings=recording.settings,
-            secrets=self.secrets(recording.settings),
+            secrets=recording.secrets(),
             started=recording.started,
             seconds=time.monotonic() - recording.clock,
             error=error,
@@ -334,8 +346,51 @@ class _Recording:
     request_id: str
     settings: Settings
     agent: Agent
+    secrets: Callable[[], Collection[str]]
     started: datetime
     clock: float = field(default_factory=time.monotonic)
+
+
+_T = TypeVar("_T")
+
+
+class _UntilCodeRuns(Generic[_T]):
+    """A view of the user's namespace (its summary, its secrets), made again only after
+    code ran: a request reads each several times between two actions, and making one
+    walks the whole namespace (which grows with every cell the session runs)."""
+
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self._make = make
+        self._made: tuple[_T] | None = None
+
+    def __call__(self) -> _T:
+        if self._made is None:
+            self._made = (self._make(),)
+        return self._made[0]
+
+    def forget(self) -> None:
+        self._made = None
+
+
+@dataclass(frozen=True)
+class _Acting:
+    """The host's executor, telling the views of the namespace that code runs: as it
+    starts, and as it ends however it ends (an action stopped half-way has still
+    changed the namespace)."""
+
+    executor: Executor
+    ran: tuple[Callable[[], None], ...]
+
+    async def run(self, code: str) -> Observation:
+        self._forget()
+        try:
+            return await self.executor.run(code)
+        finally:
+            self._forget()
+
+    def _forget(self) -> None:
+        for forget in self.ran:
+            forget()
 
 
 def interrupted_message(options: CellOptions) -> str:

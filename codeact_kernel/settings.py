@@ -81,7 +81,7 @@ class CodeAct(Configurable):
         "starts the server is checked, and one that is up gets first_token_timeout; 0: no limit.",
     ).tag(config=True)
     first_token_timeout = Float(
-        600.0, help="Seconds a server that is up may take to start answering; 0: no limit."
+        120.0, help="Seconds a server that is up may take to start answering; 0: no limit."
     ).tag(config=True)
     total_timeout = Float(0.0, help="Seconds a model call may take in all; 0: no limit.").tag(
         config=True
@@ -117,7 +117,7 @@ class Settings:
     request_retries: int = 2
     connect_timeout: float = 5.0
     idle_timeout: float = 30.0
-    first_token_timeout: float = 600.0
+    first_token_timeout: float = 120.0
     total_timeout: float = 0.0
     mcp_config: str = ""
     # Not a setting one changes with `%codeact`: header values may hold secrets.

@@ -10,8 +10,9 @@ session's MCP servers.
     %codeact mcp restart NAME            stop it if it runs, start it again
 
 A server added here starts at once, so the cell shows whether it works. Values of
-`--env` and `--header` that look like secrets must be written `${VAR}` (read from the
-environment when the server starts): cells are saved with the notebook.
+`--env` and `--header`, arguments and URLs that look like secrets must be written
+`${VAR}` (read from the environment when the server starts): cells are saved with the
+notebook.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def tools_command(session: Session, rest: str) -> None:
     if not words:
         print(tools_listing(session))
         return
-    if words[0] == "remove" and len(words) == 2:
+    if words[0] == "remove" and len(words) != 2:
+        raise UsageError("%codeact tools remove takes one NAME (MCP tools as mcp.SERVER.TOOL).")
+    if words[0] == "remove":
         try:
             print(session.tools.remove(words[1]))
         except KeyError:
@@ -60,20 +63,23 @@ def tools_command(session: Session, rest: str) -> None:
 def tools_listing(session: Session) -> str:
     """What the model is told about: each tool's signature and first docstring line."""
     from .namespace import signature_text
-    from .tools import python_tools
+    from .tools import callable_of, python_tools, tool_doc
 
     _configure(session)
     _start(session)
     lines: list[str] = []
-    marked = python_tools(session.shell.user_ns)
+    user_ns = session.shell.user_ns
+    marked = python_tools(user_ns)
     if marked:
         lines.append(f"Python tools ({len(marked)}):")
         for tool in marked:
             if tool.bound_as is None:
-                lines.append(f"  {tool.name}: not in the namespace, so the model is not told")
+                why = "redefined without @tool" if tool.name in user_ns else "not in the namespace"
+                lines.append(f"  {tool.name}: {why}, so the model is not told")
                 continue
-            line = f"  {tool.bound_as}{signature_text(tool.function)}"
-            lines.append(line + _first_line(getattr(tool.function, "__doc__", None)))
+            function = callable_of(tool, user_ns)
+            line = f"  {tool.bound_as}{signature_text(function)}"
+            lines.append(line + _first_line(tool_doc(function)))
     servers = session.tools.mcp
     for name in servers.configs:
         tools = servers.listed_tools(name)
@@ -86,11 +92,14 @@ def tools_listing(session: Session) -> str:
             doc = _first_line(spec.description)
             lines.append(f"  {spec.qualname}{spec.signature}{doc}{hidden}")
     if not lines:
-        return (
+        lines.append(
             "No tools. Mark your functions with @tool (from codeact_kernel import tool), or "
             "add MCP servers (%codeact mcp)."
         )
-    lines.append("The model sees each signature with its whole docstring.")
+    else:
+        lines.append("The model sees each signature with its whole docstring.")
+    if servers.config_error:
+        lines.append(f"The MCP configuration has a problem: {servers.config_error}")
     return "\n".join(lines)
 
 
@@ -167,6 +176,8 @@ def parse_add(args: list[str]) -> ServerConfig:
             (headers if word == "--header" else env)[key] = text
         elif not url and not command and not word.startswith("-"):
             url = word
+        elif command and word.startswith(("http://", "https://")):
+            raise UsageError("Give a URL or a command after --, not both.")
         else:
             raise UsageError(f"%codeact mcp add: unexpected {word!r}.\n{TOOLS_USAGE}")
     if command and url:
@@ -177,9 +188,11 @@ def parse_add(args: list[str]) -> ServerConfig:
         raise UsageError("--env is for stdio servers (a command), --header for URLs.")
     entry: dict[str, Any] = {"timeout": timeout}
     if url:
-        _no_literal_secret("The URL of", name, url)
+        _no_literal_secret("The URL of", name, url, key="url")
         entry.update(url=url, headers=headers)
     else:
+        for arg in command[1:]:
+            _no_literal_secret("An argument of", name, arg, key="arg")
         entry.update(command=command[0], args=command[1:], env=env)
     try:
         return parse_entry(name, entry, "%codeact mcp add")
@@ -187,20 +200,24 @@ def parse_add(args: list[str]) -> ServerConfig:
         raise UsageError(str(error)) from None
 
 
-def _no_literal_secret(what: str, name: str, value: str) -> None:
+def _no_literal_secret(what: str, name: str, value: str, key: str = "") -> None:
+    """Refuse `value` (held under `key`, default `name`) if it looks like a secret."""
     from .secrets import URL_PASSWORD, is_secret_value
 
     if "${" in value:
         return
-    if is_secret_value(name, value) or URL_PASSWORD.search(value):
+    if is_secret_value(key or name, value) or URL_PASSWORD.search(value):
         raise UsageError(NO_SECRETS_IN_CELLS.format(what=what, name=name))
 
 
 def _configure(session: Session) -> None:
     try:
-        session.tools.configure(session.settings())
+        settings = session.settings()
     except ConfigurationError as error:
         raise shown_briefly(session.shell, error) from None
+    # A broken MCP config file: the listings say so, and `mcp add` still works.
+    with contextlib.suppress(ConfigurationError):
+        session.tools.configure(settings)
 
 
 def _start(session: Session) -> None:

@@ -2,8 +2,10 @@
 
 Tools: typed parameters with defaults (`add`), structured output (`stats`), an error
 (`fail`), a slow tool (`slow`), one that kills the server (`crash`), an image (`plot`),
-text without an output schema (`shout`), its process id (`pid`) and an environment
-variable's presence (`has_env`).
+text without an output schema (`shout`), its process id (`pid`), an environment
+variable's presence (`has_env`), two text parts (`parts`), an `isError` result (`refuse`),
+and names Python cannot use as they are (`get-item.v2` with parameters `from` and
+`user-id`, and `get_item_v2`, which becomes the same identifier).
 
     python tests/mcp_demo_server.py                    stdio
     python tests/mcp_demo_server.py --http PORT [--token T]
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import inspect
 import os
 import sys
 import time
@@ -112,6 +115,45 @@ def pid() -> int:
 def has_env(name: str) -> bool:
     """Whether the environment variable `name` is set (its value is never returned)."""
     return bool(os.environ.get(name))
+
+
+@server.tool()
+def parts() -> CallToolResult:
+    """Two text parts."""
+    return CallToolResult(
+        content=[TextContent(type="text", text="first"), TextContent(type="text", text="second")]
+    )
+
+
+@server.tool()
+def refuse(reason: str) -> CallToolResult:
+    """A result that reports an error itself (`isError`), as servers without exceptions do."""
+    return CallToolResult(is_error=True, content=[TextContent(type="text", text=reason)])
+
+
+def get_item(**arguments: str) -> str:
+    """Parameters named as Python cannot name them: `from` and `user-id`."""
+    return f"{arguments['from']}/{arguments.get('user-id', 'me')}"
+
+
+# The schema's names come from the aliases; the SDK calls the function with them.
+get_item.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(
+            "from_", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, Field(alias="from")]
+        ),
+        inspect.Parameter(
+            "user_id",
+            inspect.Parameter.KEYWORD_ONLY,
+            default="me",
+            annotation=Annotated[str, Field(alias="user-id")],
+        ),
+    ],
+    return_annotation=str,
+)
+server.add_tool(get_item, name="get-item.v2")
+# A name that becomes the same identifier as the one above: it gets another.
+server.add_tool(lambda: "plain", name="get_item_v2", description="No parameters.")
 
 
 def _http_app(port: int, token: str | None) -> Any:

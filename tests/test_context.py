@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from codeact_kernel import context
 from codeact_kernel.context import ANSWER_CHARS, IMAGE_TOKENS, build_messages, system_prompt
 from codeact_kernel.events import Observation, Step, Turn
 from codeact_kernel.namespace import secret_values, summarize_namespace
@@ -342,6 +343,21 @@ def test_user_cells_shrink_after_observations_and_the_latest_observation_last() 
     assert messages[-1].content.startswith("Observation:\nbbbb")
 
 
+@pytest.mark.parametrize("count", [300, 3000])
+def test_many_user_cells_keep_the_newest_within_the_budget(count: int) -> None:
+    """Run All on a long notebook, then a request: the cells, cut, would still not fit."""
+    cells = [f"result_{i} = compute(data, parameter={i})  # {OPENAI_KEY}" for i in range(count)]
+    current = [observed(1, "s", "c", "a" * 3000)]
+    messages = build(user_cells=cells, current=current, budget_tokens=2000)
+    assert tokens(messages) <= 2000
+    content = messages[1].content
+    kept = [int(i) for i in re.findall(r"result_(\d+) =", content)]
+    assert kept and kept == list(range(count - len(kept), count)), "the newest, in order"
+    assert f"[{count - len(kept)} earlier cell(s) are left out" in content
+    assert content.endswith("plot it") and OPENAI_KEY not in content
+    assert messages[-1].content.startswith("Observation:\naaa")
+
+
 def test_history_turns_go_before_current_observations_shrink() -> None:
     current = [observed(1, "s", "c", "a" * 4000), observed(2, "s", "c", "b" * 4000)]
     budget = tokens(build(current=current)) + 40  # no room for the turn, room for the note
@@ -354,12 +370,16 @@ def test_history_turns_go_before_current_observations_shrink() -> None:
 @given(
     sizes=st.lists(st.integers(0, 3000), max_size=6),
     steps=st.lists(st.integers(0, 3000), max_size=4),
+    cells=st.lists(st.integers(1, 400), max_size=60),
     budget=st.integers(1, 6000),
 )
-def test_budget_properties(sizes: list[int], steps: list[int], budget: int) -> None:
+def test_budget_properties(
+    sizes: list[int], steps: list[int], cells: list[int], budget: int
+) -> None:
     history = [big_turn(i, size) for i, size in enumerate(sizes)]
     current = [observed(i, "s", "c", "z" * size) for i, size in enumerate(steps)]
-    messages = build(history=history, current=current, budget_tokens=budget)
+    user_cells = [f"cell_{i} = '{'c' * size}'" for i, size in enumerate(cells)]
+    messages = build(history=history, current=current, user_cells=user_cells, budget_tokens=budget)
     assert messages[0].content == system_prompt("markdown", "x: int = 1")
     assert roles(messages)[1::2] == ["user"] * len(roles(messages)[1::2])
     request_message = [m for m in messages if m.content.endswith("plot it")]
@@ -369,6 +389,9 @@ def test_budget_properties(sizes: list[int], steps: list[int], budget: int) -> N
         assert not any(re.search(r"request \d", m.content) for m in messages[1:])
         observations = [m.content for m in messages if m.content.startswith("Observation:")]
         assert all(len(text) <= len("Observation:\n") + 200 + 50 for text in observations)
+        assert "cell_" not in "".join(m.content for m in messages)
+    shown = [int(i) for m in messages for i in re.findall(r"cell_(\d+) =", m.content)]
+    assert shown == list(range(len(cells) - len(shown), len(cells))), "the newest cells, in order"
 
 
 # --- the model's own answers within the budget -----------------------------------------
@@ -535,6 +558,33 @@ def test_only_the_turns_that_fit_are_looked_at() -> None:
     assert "request 991" in text and "request 990" not in text
     # The nine that fit, and the one that did not.
     assert history.seen == set(range(990, 1000))
+
+
+def test_each_call_redacts_only_what_is_new(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished request, and a finished step of the current one, are made into parts
+    (redacted, counted) once; new secrets make them again."""
+    made: list[str] = []
+    block_of = context._Block.of.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type, parts: Sequence[Any]) -> Any:
+        made.append(parts[0].text if parts else "")
+        return block_of(cls, parts)
+
+    monkeypatch.setattr(context._Block, "of", classmethod(counting))
+    history = [big_turn(i, 400) for i in range(50)]
+    current = plots()
+    build(history=history, current=current[:1])
+    assert len(made) == 51
+    made.clear()
+    build(history=history, current=current[:2])
+    assert made == ["b"]
+    made.clear()
+    history.append(big_turn(50, 400))
+    build(history=history, current=current[:1])
+    assert made == ["request 50"]
+    made.clear()
+    build(history=history, current=current[:1], secrets=["a-new-secret-value"])
+    assert len(made) == 52
 
 
 def test_a_turn_changed_after_it_was_sent_is_sent_changed() -> None:

@@ -112,13 +112,19 @@ def test_a_follow_up_remembers_the_conversation_and_the_users_cells(
     model_server.script(text("```python\ntotal = 10 + 5\n```"), text("Total is 15."))
     assert host.request("add ten and five into total").status == "ok"
     host.execute("doubled = total * 2")
+    # What manages CodeAct is not the user's work, in either host; the rest of its cell is.
+    host.execute("%codeact status")
+    host.execute("%codeact max_steps 7\nhalved = total / 2")
+    host.execute("%codeact unset max_steps")
     model_server.script(text("It was 15; doubled is 30."))
     assert host.request("what did you compute before, and what did I do since").status == "ok"
     follow_up = all_text(model_server.requests[-1])
-    assert "add ten and five into total" in follow_up
+    assert follow_up.count("add ten and five into total") == 1, "the request, not a cell too"
     assert "total = 10 + 5" in follow_up
     assert "Total is 15." in follow_up
     assert "doubled = total * 2" in follow_up
+    assert "halved = total / 2" in follow_up
+    assert "%codeact" not in follow_up
 
 
 def test_a_codeact_cell_sends_its_body_to_the_model_even_if_it_is_python(
@@ -146,13 +152,24 @@ def test_the_model_fixes_its_own_error(host: Host, model_server: ScriptedModelSe
     assert "NameError" in user_messages(retry)[-1], "the traceback is the next observation"
 
 
+# A 1×1 PNG, and the head of a JPEG (what its media type is told by).
+PIXEL = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4"
+    "DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+)
+JPEG = "/9j/4AAQSkZJRgABAQAAAQABAAD"
+SHOW_IMAGES = (
+    "import base64\nfrom IPython.display import SVG, Image, display\n"
+    f"display(Image(base64.b64decode('{PIXEL}')))\n"
+    f"display({{'image/jpeg': '{JPEG}'}}, raw=True)\n"
+    "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"/>'))"
+)
+
+
 def test_images_reach_the_user_and_a_placeholder_the_model(
     host: Host, model_server: ScriptedModelServer
 ) -> None:
-    pixel = (
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4"
-        "DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
-    )
+    pixel = PIXEL
     code = (
         "import base64\nfrom IPython.display import Image, display\n"
         f"display(Image(base64.b64decode('{pixel}')))"
@@ -164,6 +181,32 @@ def test_images_reach_the_user_and_a_placeholder_the_model(
     observation = user_messages(model_server.requests[1])[-1]
     assert "[image/png image shown to the user]" in observation
     assert pixel not in observation
+
+
+def test_vision_sends_the_png_and_jpeg_images_an_action_displayed(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    """`%codeact vision on`: the images ride along with their observation, in OpenAI's
+    parts, for this request only; SVG stays a placeholder. Off (the test model is no
+    vision family, so `auto` is off), the observation is text."""
+    action = text(f"```python\n{SHOW_IMAGES}\n```")
+    model_server.script(action, text("Seen."), text("Next."), action, text("Plain."))
+    with host.settings(vision="on"):
+        assert host.request("show the images").status == "ok"
+        assert host.request("what next?").status == "ok"
+    assert host.request("show them again").status == "ok"
+    parts = model_server.requests[1]["body"]["messages"][-1]["content"]
+    assert [part["type"] for part in parts] == ["text", "image_url", "image_url"]
+    assert parts[0]["text"].startswith("Observation:\n[image/png image shown to the user]")
+    assert "[image/svg+xml image shown to the user]" in parts[0]["text"]
+    assert [part["image_url"]["url"] for part in parts[1:]] == [
+        f"data:image/png;base64,{PIXEL}",
+        f"data:image/jpeg;base64,{JPEG}",
+    ]
+    assert "image_url" not in all_text(model_server.requests[2]), "sent with its request only"
+    plain = model_server.requests[4]["body"]["messages"][-1]["content"]
+    assert isinstance(plain, str) and "[image/jpeg image shown to the user]" in plain
+    assert "image_url" not in all_text(model_server.requests[4])
 
 
 # --- secrets ---------------------------------------------------------------------------
@@ -334,6 +377,8 @@ def test_a_detected_model_is_named_in_the_footer(
         footer = result.markdown.strip().splitlines()[-1]
         assert footer.startswith("<sub>CodeAct · 1 step · ")
         assert footer.endswith("· openai:served-model</sub>")
+        status = host.execute("%codeact").stdout
+        assert "model     openai:served-model (detected)" in status, status
     assert model_server.requests[-1]["body"]["model"] == "served-model"
 
 

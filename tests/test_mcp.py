@@ -14,6 +14,7 @@ import io
 import os
 import pydoc
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from IPython.utils.capture import capture_output
 from mcp_harness import (
     HTTP_TOKEN,
     HttpDemo,
+    children_of,
     demo_entry,
     http_entry,
     time_entry,
@@ -122,6 +124,27 @@ def test_results_are_structured_content_or_text(mcp: Any) -> None:
     assert now["timezone"] == "Europe/Paris" and set(now) >= {"datetime", "is_dst"}
     converted = mcp.time.convert_time("UTC", "12:00", "Asia/Tokyo")
     assert converted["target"]["datetime"].endswith("T21:00:00+09:00")
+
+
+def test_several_text_parts_and_an_is_error_result(mcp: Any) -> None:
+    assert mcp.demo.parts() == "first\nsecond"
+    with pytest.raises(McpToolError, match=r"mcp\.demo\.refuse\(\): not today$"):
+        mcp.demo.refuse("not today")
+
+
+def test_names_python_cannot_use_as_they_are(mcp: Any) -> None:
+    # `get-item.v2` and `get_item_v2` become one identifier: the second gets another.
+    assert (
+        str(inspect.signature(mcp.demo.get_item_v2)) == "(from_: str, user_id: str = 'me') -> str"
+    )
+    assert mcp.demo.get_item_v2("here") == "here/me"
+    assert mcp.demo.get_item_v2(from_="a", user_id="b") == "a/b"
+    assert mcp.demo.get_item_v2(**{"from": "a", "user-id": "c"}) == "a/c"
+    assert mcp.demo.get_item_v2_() == "plain"
+    with pytest.raises(TypeError, match=r"get_item_v2\(\) got an unexpected keyword argument 'to'"):
+        mcp.demo.get_item_v2("a", to="b")
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        mcp.demo.get_item_v2("a", "b", "c")
 
 
 def test_streamable_http_with_a_header_from_the_environment(mcp: Any) -> None:
@@ -323,3 +346,28 @@ def test_closing_stops_the_servers(own_servers: McpServers) -> None:
     own_servers.close()
     assert wait_gone(pids, timeout=5) == set()
     assert time.monotonic() - started < 5
+
+
+def test_hiding_a_tool_of_a_server_not_started_yet_starts_it(own_servers: McpServers) -> None:
+    own_servers.configure("", "default", {"my-demo": demo_entry()})
+    assert own_servers.state_text("my_demo") == "not started"
+    assert own_servers.is_tool("mcp.my_demo.shout")
+    assert own_servers.state_text("my_demo").startswith("running")
+    assert not own_servers.is_tool("mcp.my_demo.whisper")
+    assert not own_servers.is_tool("mcp.other.shout") and not own_servers.is_tool("my_demo.shout")
+
+
+def test_a_server_that_never_answers_fails_at_its_startup_timeout(
+    own_servers: McpServers,
+) -> None:
+    silent = {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]}
+    own_servers.configure("", "default", {"silent": {**silent, "startup_timeout": 1}})
+    before = children_of(os.getpid())
+    started = time.monotonic()
+    with pytest.raises(
+        McpServerError, match=r"'silent' could not start: it did not start within 1 s"
+    ):
+        own_servers.tools_of("silent")
+    # The timeout, then the SDK's grace for a server that ignores its closed stdin.
+    assert time.monotonic() - started < 4.5
+    assert wait_gone(children_of(os.getpid()) - before, timeout=3) == set()

@@ -93,8 +93,20 @@ def test_a_file_that_is_missing_or_not_json(tmp_path: Path) -> None:
         read_config_file(str(tmp_path / "nope.json"))
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    with pytest.raises(ConfigurationError, match="not valid JSON"):
+    with pytest.raises(ConfigurationError, match=f"The MCP config file {bad} is not valid JSON"):
         read_config_file(str(bad))
+    for document, message in [
+        ([], "must be a JSON object like"),
+        ({"mcpServers": ["a"]}, "mcpServers must be an object of servers"),
+        ({"servers": "a"}, "servers must be an object of servers"),
+    ]:
+        bad.write_text(json.dumps(document))
+        with pytest.raises(ConfigurationError, match=f"^The MCP config file {bad}.* {message}"):
+            read_config_file(str(bad))
+    # An entry of the wrong shape fails alone, with its own error.
+    bad.write_text(json.dumps({"mcpServers": {"a": "npx x", "b": {"command": "x"}}}))
+    servers = parse_servers(read_config_file(str(bad)), "file")
+    assert "must be an object" in servers["a"].error and servers["b"].error == ""
 
 
 def test_variables_are_expanded_from_the_environment_at_start() -> None:

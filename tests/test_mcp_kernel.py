@@ -9,7 +9,9 @@ request.
 
 from __future__ import annotations
 
+import json
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from kernel_harness import (
     Host,
     HostName,
     execute,
+    interrupt_when,
     kernel_env,
     running_kernel,
     start_host,
@@ -159,6 +162,19 @@ def test_tools_are_functions_in_user_cells_too_and_stay_quiet(host: Host) -> Non
     assert "no luck" in failed.content["evalue"]
 
 
+def test_calls_from_a_cell_whose_coroutine_holds_the_kernels_loop(host: Host) -> None:
+    # The kernel's own loop is busy running this cell: the calls wait on the session's.
+    code = (
+        "import asyncio\n"
+        "async def both():\n"
+        "    return mcp.demo.add(1), await asyncio.to_thread(mcp.demo.add, 2, 3)\n"
+        "await both()"
+    )
+    result = host.execute(code, timeout=FIRST_REQUEST)
+    assert result.status == "ok", result.content
+    assert result.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "(3, 5)"
+
+
 def test_the_commands_list_servers_and_tools_without_secrets(host: Host) -> None:
     host.execute("mcp.demo.add(1)", timeout=FIRST_REQUEST)
     report = host.execute("%codeact mcp")
@@ -186,6 +202,18 @@ def test_an_interrupt_stops_a_waiting_tool_call_within_a_second(
     after = host.execute("mcp.demo.add(5)")
     assert after.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "7"
     assert time.monotonic() - started < 5, "the server stayed up"
+
+
+def test_an_interrupt_stops_a_call_from_a_user_cell_within_a_second(host: Host) -> None:
+    host.execute("mcp.demo.add(1)", timeout=FIRST_REQUEST)
+    during, fired = interrupt_when(
+        host.manager, lambda ms: any("calling" in m["content"].get("text", "") for m in ms)
+    )
+    result = host.execute("print('calling', flush=True)\nmcp.demo.slow(30)", during=during)
+    assert fired and time.monotonic() - fired[0] < 1.5
+    assert result.content["ename"] == "KeyboardInterrupt", result.content
+    after = host.execute("mcp.demo.add(5)", timeout=10)
+    assert after.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "7"
 
 
 def test_secrets_of_the_config_never_reach_the_model(
@@ -237,7 +265,29 @@ def test_a_server_added_for_the_session(mcp_magic: Host) -> None:
     assert gone.content["ename"] == "AttributeError"
 
 
-@pytest.mark.parametrize("how", ["shutdown", "kill"])
+def test_a_config_file_that_is_not_json_stops_requests_clearly_not_the_kernel(
+    jupyter_path: Path, tmp_path: Path, model_server: ScriptedModelServer
+) -> None:
+    config = tmp_path / "mcp.json"
+    config.write_text('{"mcpServers": {"demo": ')
+    env = kernel_env(model_server.url, CODEACT_MCP_CONFIG=str(config))
+    with running_kernel(jupyter_path, env) as (_, client):
+        refused = execute(client, "what time is it in Tokyo?")
+        assert refused.content["ename"] == "ConfigurationError", refused.content
+        assert f"The MCP config file {config} is not valid JSON" in refused.content["evalue"]
+        assert model_server.requests == [], "no request without the tools the user configured"
+        for command in ("%codeact mcp", "%codeact tools"):
+            report = execute(client, command)
+            assert report.status == "ok", report.content
+            assert f"The MCP config file {config} is not valid JSON" in report.stdout
+        config.write_text(json.dumps({"mcpServers": {"demo": demo_entry()}}))
+        model_server.script(text("```python\nprint(mcp.demo.add(1))\n```"), text("3."))
+        fixed = execute(client, "add one and two", timeout=FIRST_REQUEST)
+        assert fixed.status == "ok", fixed.content
+        assert "[mcp] demo.add(a=1) → ok" in fixed.stdout
+
+
+@pytest.mark.parametrize("how", ["shutdown", "terminate", "kill"])
 def test_stopping_the_kernel_stops_its_servers(
     how: str, jupyter_path: Path, mcp_config: Path, model_server: ScriptedModelServer
 ) -> None:
@@ -257,4 +307,7 @@ def test_stopping_the_kernel_stops_its_servers(
 
 def _stop(manager: KernelManager, how: str) -> None:
     # `running_kernel` kills the kernel on the way out; stop it first, as asked.
+    if how == "terminate":  # SIGTERM, as a service manager or `kill PID` sends
+        manager.signal_kernel(signal.SIGTERM)
+        return
     manager.shutdown_kernel(now=how == "kill")

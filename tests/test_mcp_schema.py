@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codeact_kernel.mcp_client.schema import ToolSpec, attribute_name, parameter_name
+from codeact_kernel.mcp_client.names import attribute_name, parameter_name
+from codeact_kernel.mcp_client.schema import ToolSpec
 
 # What the SDK's MCPServer writes for `def stats(values: list[float], unit: Literal[...]
 # = "m", scale: float = 1.0) -> Stats`, plus a few hand-written properties.
@@ -181,3 +182,71 @@ def test_schemas_that_say_little_or_too_much_still_work() -> None:
     }
     with pytest.raises(TypeError, match=r"argument 'a'\[0\] must be JSON data"):
         odd.arguments(([object()],), {})
+    undescribed = spec({"type": "object", "properties": {}, "required": ["q"]}, None)
+    assert str(undescribed.signature) == "(q: Any) -> str"
+    with pytest.raises(TypeError, match="missing a required argument: 'q'"):
+        undescribed.arguments((), {})
+
+
+def test_kinds_of_schemas_as_annotations_and_defaults() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "when": {"type": ["string", "null"]},
+            "mode": {"allOf": [{"$ref": "#/definitions/Mode"}], "description": "How."},
+            "count": {"type": "integer", "default": 0},
+            "strict": {"type": "boolean", "default": False},
+            "rows": {"type": "array", "items": {"type": "object", "properties": {}}},
+            "limit": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None},
+            "level": {"enum": [1, 2, 3]},
+        },
+        "required": ["when", "mode"],
+        "definitions": {"Mode": {"type": "string", "enum": ["fast", "slow"]}},
+    }
+    tool = spec(schema, None)
+    assert str(tool.signature) == (
+        "(when: str | None, mode: Literal['fast', 'slow'], count: int = 0, strict: bool = False, "
+        "rows: list[dict] | None = None, limit: int | None = None, "
+        f"level: {inspect.formatannotation(Literal[1, 2, 3] | None)} = None) -> str"
+    )
+    # Falsy defaults and an explicit None for a nullable required one are sent.
+    assert tool.arguments((None, "fast", 0, False), {}) == {
+        "when": None,
+        "mode": "fast",
+        "count": 0,
+        "strict": False,
+    }
+    with pytest.raises(TypeError, match="argument 'mode' must be str, not int"):
+        tool.arguments((None, 1), {})
+    with pytest.raises(ValueError, match="'medium' is not one of"):
+        tool.arguments((None, "medium"), {})
+
+
+def test_python_keywords_and_names_that_are_not_identifiers() -> None:
+    schema = {
+        "type": "object",
+        "properties": {p: {"type": "string"} for p in ["from", "class", "user-id", "self"]},
+        "required": ["from", "class", "user-id", "self"],
+    }
+    tool = spec(schema, None)
+    assert str(tool.signature) == "(from_: str, class_: str, user_id: str, self: str) -> str"
+    wire = {"from": "a", "class": "b", "user-id": "c", "self": "d"}
+    assert tool.arguments(("a", "b", "c", "d"), {}) == wire
+    assert tool.arguments((), {"from_": "a", "class_": "b", "user_id": "c", "self": "d"}) == wire
+    assert tool.arguments((), wire) == wire
+    with pytest.raises(TypeError, match="multiple values for argument 'from_'"):
+        tool.arguments(("a",), {"from": "x", "class": "b", "user-id": "c", "self": "d"})
+    with pytest.raises(TypeError, match="multiple values for argument 'from_'"):
+        tool.arguments((), {**wire, "from_": "x"})
+
+
+def test_names_that_become_the_same_identifier_stay_apart() -> None:
+    schema = {
+        "type": "object",
+        "properties": {name: {"type": "integer"} for name in ["a-b", "a_b", "a.b"]},
+        "required": ["a-b", "a_b", "a.b"],
+    }
+    tool = spec(schema, None)
+    assert str(tool.signature) == "(a_b: int, a_b_: int, a_b__: int) -> str"
+    assert tool.arguments((), {"a_b": 1, "a_b_": 2, "a_b__": 3}) == {"a-b": 1, "a_b": 2, "a.b": 3}
+    assert tool.arguments((1, 2, 3), {}) == {"a-b": 1, "a_b": 2, "a.b": 3}

@@ -24,8 +24,10 @@ from provider_doubles import (
     SilentServer,
     Sleeps,
     drive,
+    ndjson,
     no_request,
     split,
+    sse,
     timed,
 )
 
@@ -694,7 +696,9 @@ def test_errors_before_any_text_do_not_speak_of_an_answer_above(dialect: Dialect
     assert isinstance(before.error, StreamError)
     assert "reported an error before answering: worker crashed." in str(before.error)
     ended = drive(dialect.make(), lambda request: dialect.respond(dialect.opening))
-    assert "ended before any answer arrived" in str(ended.error)
+    # A dialect whose stream opens with nothing sent an empty body, and is told so.
+    said = "ended before any answer arrived" if dialect.opening else "with an empty body"
+    assert said in str(ended.error)
     broken = httpx.RemoteProtocolError("peer closed connection")
     dropped = drive(
         dialect.make(), lambda request: dialect.respond(dialect.opening or b"\n", fail=broken)
@@ -723,6 +727,113 @@ def test_loopback_replies_that_are_not_streams(
         str(gateway.error)
     )
     assert gateway.notices == ["server error 502, retrying in 0.5 s"]
+
+
+# The whole answer as each API sends it when it does not stream.
+UNSTREAMED = {
+    "openai": {
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"}}],
+    },
+    "anthropic": {"type": "message", "content": [{"type": "text", "text": "Hello there"}]},
+    "ollama": {"message": {"role": "assistant", "content": "Hello there"}, "done": True},
+}
+
+
+@every_provider
+@pytest.mark.parametrize("shape", list(UNSTREAMED))
+def test_a_whole_unstreamed_answer_says_the_server_did_not_stream(
+    dialect: Dialect, shape: str
+) -> None:
+    outcome = drive(dialect.make(), lambda request: httpx.Response(200, json=UNSTREAMED[shape]))
+    if dialect.name == shape == "ollama":
+        # Ollama's whole answer is one line of its stream: it is read.
+        assert outcome.error is None and outcome.text == "Hello there"
+        return
+    assert isinstance(outcome.error, ServerError)
+    assert (
+        "answered HTTP 200 with a whole answer in one JSON document (application/json) "
+        f'instead of {stream_name(dialect)}: "Hello there". The server ignored "stream": true'
+    ) in str(outcome.error)
+    assert "{" not in str(outcome.error)
+
+
+@every_provider
+@pytest.mark.parametrize("content_type", ["text/event-stream", "application/x-ndjson"])
+def test_an_empty_200_says_so(dialect: Dialect, content_type: str) -> None:
+    outcome = drive(dialect.make(), lambda request: page(200, "\n", content_type))
+    assert isinstance(outcome.error, ServerError)
+    assert f"answered HTTP 200 with an empty body ({content_type}) instead of" in str(outcome.error)
+    assert "closed early" not in str(outcome.error)
+
+
+@pytest.mark.parametrize("dialect", [OPENAI, ANTHROPIC], ids=str)
+def test_a_proxys_text_under_the_event_stream_type_is_quoted(dialect: Dialect) -> None:
+    envoy = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+    outcome = drive(dialect.make(), lambda request: page(200, envoy, "text/event-stream"))
+    assert isinstance(outcome.error, ServerError)
+    assert (
+        "answered HTTP 200 with text/event-stream instead of an event stream "
+        f'(text/event-stream): "{envoy}". Check the base URL'
+    ) in str(outcome.error)
+
+
+@pytest.mark.parametrize("dialect", [OPENAI, ANTHROPIC], ids=str)
+def test_a_page_framed_as_events_is_a_web_page(dialect: Dialect) -> None:
+    framed = "".join(f"data: {row}\n" for row in NGINX_502.splitlines()) + "\n"
+    outcome = drive(dialect.make(), lambda request: page(200, framed, "text/event-stream"))
+    assert isinstance(outcome.error, ServerError)
+    message = str(outcome.error)
+    assert (
+        "answered HTTP 200 with a web page (sent as text/event-stream) instead of an event "
+        'stream (text/event-stream): "502 Bad Gateway nginx/1.25.3". Check the base URL'
+    ) in message
+    assert "<" not in message and "data:" not in message
+
+
+@every_provider
+@pytest.mark.parametrize("framed", [False, True], ids=["bare", "as-data"])
+def test_a_page_in_the_middle_of_a_stream_is_quoted_clean(dialect: Dialect, framed: bool) -> None:
+    gateway = NGINX_502.replace("502 Bad Gateway", "504 Gateway Time-out")
+    if framed and dialect is not OLLAMA:
+        gateway = "".join(f"data: {row}\n" for row in gateway.splitlines()) + "\n"
+    body = [dialect.opening, dialect.piece("Half an ans"), gateway.encode()]
+    outcome = drive(dialect.make(), lambda request: dialect.respond(*body))
+    assert isinstance(outcome.error, StreamError)
+    assert outcome.text == "Half an ans"
+    assert str(outcome.error) == (
+        f"The stream from {dialect.provider.server_label if dialect is not OLLAMA else 'Ollama'}"
+        f" at {dialect.base_url} broke off into a web page: "
+        '"504 Gateway Time-out nginx/1.25.3". The answer above is incomplete. A proxy or '
+        "gateway in between probably gave up on the server (a timeout?): check it and the "
+        "server, then try again."
+    )
+
+
+OTHER_STREAMS = {
+    "openai": lambda: sse(*OPENAI.answer("Hi")),
+    "anthropic": lambda: sse(*ANTHROPIC.answer("Hi")),
+    "ollama": lambda: ndjson(*OLLAMA.answer("Hi")),
+}
+
+
+@every_provider
+@pytest.mark.parametrize("other", list(OTHER_STREAMS))
+def test_another_apis_stream_says_to_check_the_provider(dialect: Dialect, other: str) -> None:
+    outcome = drive(dialect.make(), lambda request: OTHER_STREAMS[other]())
+    if other == dialect.name:
+        assert outcome.error is None and outcome.text == "Hi"
+        return
+    assert outcome.error is not None
+    message = str(outcome.error)
+    assert "closed early" not in message and "incomplete" not in message
+    if dialect is OLLAMA or other == "ollama":
+        # Lines for events, or events for lines: the reply is not the stream at all.
+        came = "an event stream" if dialect is OLLAMA else "a stream of JSON lines"
+        assert f"answered HTTP 200 with {came} (" in message
+    else:
+        assert "sent a stream without an answer in the format this provider reads" in message
+    assert "check the provider in the model name (openai:, anthropic: or ollama:)" in message
 
 
 # --- timeouts: stuck servers and slow starts -------------------------------------------
@@ -758,8 +869,9 @@ def test_with_the_defaults_a_stuck_server_is_reported_within_a_minute() -> None:
         settings.max_tokens,
     )
     assert worst_case(defaults, RetryPolicy()) == 2 * 5 + 0.5 + 1 + 30 + 5 == 46.5
-    # A server that is up may take minutes to start: a long prompt on a CPU.
-    assert defaults.first_token_timeout >= 300
+    # A server that is up but silent is told about at idle_timeout and given a couple of
+    # minutes in all: enough to load a local model, not the six minutes users gave up on.
+    assert 60 <= defaults.first_token_timeout <= 120
 
 
 @every_provider

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from model_server import ScriptedModelServer, cut, error, error_event, text
@@ -20,7 +21,7 @@ from codeact_kernel.errors import (
     ServerError,
     StreamError,
 )
-from codeact_kernel.providers.base import Message, ProviderConfig, TextDelta, Usage
+from codeact_kernel.providers.base import Message, ProviderConfig, TextDelta, Truncated, Usage
 from codeact_kernel.providers.openai import OpenAIProvider
 
 KEY = "sk-test-SECRET-0123456789abcdef"
@@ -153,6 +154,13 @@ def test_done_without_finish_reason_is_complete() -> None:
     outcome = drive(provider(), lambda request: sse(chunk("hi"), DONE))
     assert outcome.error is None
     assert outcome.text == "hi"
+
+
+@pytest.mark.parametrize("reason", ["length", "max_tokens"])
+def test_a_proxys_finish_reasons_for_the_output_limit_are_truncations(reason: str) -> None:
+    body = sse(chunk("x = [1,"), chunk(finish=reason), DONE)
+    outcome = drive(OPENAI.make(max_tokens=50), lambda request: body)
+    assert outcome.error is None and outcome.truncated == [Truncated(50)]
 
 
 def test_html_page_means_a_wrong_base_url() -> None:

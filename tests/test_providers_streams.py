@@ -73,8 +73,11 @@ def test_sse_fields_comments_and_multiline_data() -> None:
     assert decoder.close() == [ServerSentEvent("tail", "message", "7")]
 
 
+# What model APIs send as data (JSON) never starts with markup: a data line that does
+# is a proxy's page (test_sse_lines_after_a_foreign_line_are_foreign).
+data_text = line_text.filter(lambda text: not text.lstrip().startswith("<"))
 events = st.lists(
-    st.tuples(st.sampled_from(["", "delta", "ping"]), st.lists(line_text, min_size=1, max_size=3)),
+    st.tuples(st.sampled_from(["", "delta", "ping"]), st.lists(data_text, min_size=1, max_size=3)),
     max_size=10,
 )
 
@@ -97,6 +100,31 @@ def test_sse_any_chunking(
     assert [(e.event, e.data) for e in got] == [
         (name or "message", "\n".join(data)) for name, data in events
     ]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "<html><body><h1>504 Gateway Timeout</h1></body></html>",
+        "data: <html><body>502</body></html>",
+        "  <!DOCTYPE html>",
+        "upstream request timeout",
+        "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+    ],
+)
+def test_sse_lines_after_a_foreign_line_are_foreign(foreign: str) -> None:
+    decoder = SSEDecoder()
+    stream = f"data: one\n\ndata: two\n{foreign}\ndata: three\n\n"
+    assert decoder.feed(stream.encode()) == [ServerSentEvent("one")]
+    assert decoder.close() == []
+    assert decoder.foreign == [foreign, "data: three", ""]
+
+
+def test_ndjson_lines_after_markup_are_foreign() -> None:
+    decoder = NDJSONDecoder()
+    assert decoder.feed(b'{"a": 1}\n<html>\n{"b": 2}\n') == [{"a": 1}]
+    assert decoder.close() == []
+    assert decoder.foreign == ["<html>", '{"b": 2}']
 
 
 encodable = st.characters(codec="utf-8")

@@ -16,6 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from model_server import ScriptedModelServer, text
 from recording_host import RecordingHost
 
+from codeact_kernel.commands import Commands
 from codeact_kernel.errors import ConfigurationError, StepBudgetExhausted
 from codeact_kernel.events import RequestStarted
 from codeact_kernel.frontend import Approval
@@ -67,6 +68,37 @@ def test_the_host_gets_settings_with_the_detected_model(
     started = next(e for e in host.events if isinstance(e, RequestStarted))
     assert started.model == "openai:served-model"
     assert model_server.requests[-1]["body"]["model"] == "served-model"
+    record = session.records[-1].to_json()
+    assert record["model"] == "openai:served-model"
+
+
+def test_the_detected_model_is_the_sessions_until_one_is_set(
+    shell: InteractiveShell, model_server: ScriptedModelServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`%codeact` names the model requests use, and detection runs once: a model set for
+    a while and unset again brings the detected one back, without probing again."""
+    model_server.models = ["served-model"]
+    session = make_session(shell, model_server)
+    commands = Commands(session)
+    commands.run("status")
+    assert "not set: the first request detects one" in capsys.readouterr().out
+    model_server.script(text("One."), text("Two."), text("Three."))
+    run(session, RecordingHost(shell), "first")
+    assert session.settings().model == "openai:served-model"
+    model_server.models = ["another-model"]  # detected once a session: not seen
+    commands.run("status")
+    assert "openai:served-model (detected)" in capsys.readouterr().out
+    commands.run("model")
+    assert capsys.readouterr().out == "model = openai:served-model (detected)\n"
+    commands.run("model openai:chosen")
+    host = RecordingHost(shell)
+    run(session, host, "second")
+    commands.run("unset model")
+    assert capsys.readouterr().out.endswith("model = openai:served-model (detected)\n")
+    run(session, host, "third")
+    assert [s.model for s in host.settings] == ["openai:chosen", "openai:served-model"]
+    sent = [r["body"]["model"] for r in model_server.requests]
+    assert sent == ["served-model", "chosen", "served-model"]
 
 
 def test_the_outcome_is_read_from_the_turn(
@@ -87,6 +119,39 @@ def test_the_outcome_is_read_from_the_turn(
     assert failed.error is failed.turn.failure
     assert failed.turn.error == str(failed.error) and failed.turn.final is None
     assert session.usage.total == 45 and session.requests == 2
+
+
+def test_the_namespace_is_read_again_only_after_code_ran(
+    shell: InteractiveShell, model_server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The summary and the secrets are read once per stretch between actions (a read
+    walks the whole namespace), and yet a secret an action made is redacted from what it
+    printed: in the next model call and in the record."""
+    reads: list[str] = []
+    secrets, summary = Session.secrets, Session.namespace_summary
+
+    def read_secrets(self: Session, settings: Any) -> set[str]:
+        reads.append("secrets")
+        return secrets(self, settings)
+
+    def read_summary(self: Session) -> str:
+        reads.append("summary")
+        return summary(self)
+
+    monkeypatch.setattr(Session, "secrets", read_secrets)
+    monkeypatch.setattr(Session, "namespace_summary", read_summary)
+    session = make_session(shell, model_server, CODEACT_MODEL="openai:test-model")
+    model_server.script(
+        text("```python\napi_token = 'tok-' + 'Zq8xV3mN1pL6wR'\nprint(api_token)\n```"),
+        text("Printed."),
+    )
+    try:
+        assert run(session, RecordingHost(shell), "make a token and print it").error is None
+    finally:
+        shell.user_ns.pop("api_token", None)
+    assert sorted(reads) == ["secrets", "secrets", "summary", "summary"]
+    assert "tok-Zq8xV3mN1pL6wR" not in str(model_server.requests[1]["body"]["messages"])
+    assert "tok-Zq8xV3mN1pL6wR" not in str(session.records[-1].to_json())
 
 
 def test_invalid_settings_fail_before_anything_is_recorded(
@@ -129,6 +194,31 @@ def test_the_session_remembers_the_users_cells_not_its_own(
         shell.run_cell("%unload_ext codeact_kernel")
     shell.run_cell("after = 1", store_history=True)
     assert session.pending_cells == [], "a closed session no longer watches"
+
+
+@pytest.mark.parametrize(
+    ("cell", "kept"),
+    [
+        ("%codeact status", []),
+        ("%%codeact --no-history\nwhat is x?", []),
+        ("%reload_ext codeact_kernel", []),
+        ("%unload_ext codeact_kernel", []),
+        ("%codeact approval ask\nsales = [1, 2]", ["sales = [1, 2]"]),
+        (
+            "%load_ext codeact_kernel\nimport pandas as pd\n  %codeact model openai:x\ndf = 1",
+            ["import pandas as pd\ndf = 1"],
+        ),
+        ("%codeactual = 3", ["%codeactual = 3"]),
+        ("%load_ext autoreload", ["%load_ext autoreload"]),
+        ("print('%codeact')", ["print('%codeact')"]),
+    ],
+)
+def test_only_the_lines_that_manage_codeact_are_left_out(
+    shell: InteractiveShell, cell: str, kept: list[str]
+) -> None:
+    session = Session(shell, CodeAct(), environ={})
+    session.record_user_cell(cell)
+    assert session.pending_cells == kept
 
 
 def test_no_history_runs_alone_and_is_not_remembered(

@@ -83,7 +83,7 @@ def test_limit_and_timeout_defaults() -> None:
         settings.first_token_timeout,
         settings.total_timeout,
     )
-    assert timeouts == (5.0, 30.0, 600.0, 0.0)
+    assert timeouts == (5.0, 30.0, 120.0, 0.0)
     assert all(settings.sources[name] == "default" for name in ("max_tokens", "idle_timeout"))
 
 

@@ -76,12 +76,125 @@ def test_any_callable_with_a_name(shell: InteractiveShell) -> None:
     catalogue = Catalogue()
     shell.user_ns["lookup"] = tool(catalogue.lookup)
     shell.user_ns["find"] = tool(functools.partial(search, limit=3), name="find")
-    with pytest.raises(ValueError, match="needs a name"):
-        tool(lambda x: x)
     with pytest.raises(TypeError, match="marks callables"):
         tool(42)  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="must be a Python identifier"):
+        tool(search, name="my search")
     found = {t.name: t.bound_as for t in python_tools(shell.user_ns)}
     assert found == {"lookup": "lookup", "find": "find"}
+
+
+class Scaler:
+    def __call__(self, value: float, factor: float = 2.0) -> float:
+        """Scale `value` by `factor`."""
+        return value * factor
+
+
+def test_callables_without_a_name_are_called_by_the_name_bound_to_them(
+    shell: InteractiveShell,
+) -> None:
+    shell.user_ns.update(functools=functools, search=search, Scaler=Scaler)
+    shell.run_cell(
+        "from codeact_kernel import tool\n"
+        "double = tool(lambda x: 2 * x)\n"
+        "find = tool(functools.partial(search, limit=3))\n"
+        "scale = tool(Scaler())\n"
+        "tool(lambda y: y)  # bound to no name: the model could not call it\n"
+    )
+    toolbox = Toolbox(shell, None, dict)  # type: ignore[arg-type]
+    section = toolbox.section()
+    assert "def double(x):\n    ..." in section
+    # A partial's docstring is its function's, not functools.partial's own.
+    assert "def find(query: str, *, limit: int = 3, api_key: str = <str>) -> list:\n" in section
+    assert '    """Search the catalogue.' in section and "partial(func" not in section
+    assert 'def scale(value: float, factor: float = 2.0) -> float:\n    """Scale' in section
+    assert "def y" not in section and "lambda" not in section
+    assert [t.name for t in python_tools(shell.user_ns)] == ["double", "find", "scale"]
+    assert toolbox.remove("scale").startswith("scale is no longer a tool")
+    assert [t.name for t in python_tools(shell.user_ns)] == ["double", "find"]
+
+
+def test_methods_and_module_functions_are_called_through_their_owner(
+    shell: InteractiveShell,
+) -> None:
+    shell.user_ns["Catalogue"] = Catalogue
+    shell.run_cell(
+        "from codeact_kernel import tool\n"
+        "class Shop:\n"
+        "    @tool\n"
+        "    def search(self, q: str, *, limit: int = 3) -> list:\n"
+        '        """Search the shop."""\n'
+        "        return [q] * limit\n"
+        "shop = Shop()\n"
+        "catalogue = Catalogue()\n"
+        "tool(catalogue.lookup)\n"
+        "tool(Catalogue().lookup, name='orphan')\n"
+        "import json as serial\n"
+        "tool(serial.dumps)  # a module's function, by the module's name here\n"
+        "tool(max)  # a builtin, by its own name\n"
+        "nothing = None\n"
+    )
+    section = Toolbox(shell, None, dict).section()  # type: ignore[arg-type]
+    assert 'def shop.search(q: str, *, limit: int = 3) -> list:\n    """Search the shop."""' in (
+        section
+    )
+    assert 'def catalogue.lookup(sku: str) -> dict:\n    """The item' in section
+    assert "orphan" not in section
+    bound = {t.name: t.bound_as for t in python_tools(shell.user_ns)}
+    assert bound == {
+        "search": "shop.search",
+        "lookup": "catalogue.lookup",
+        "orphan": None,
+        "dumps": "serial.dumps",
+        "max": "max",
+    }
+    assert "def serial.dumps(obj, *, skipkeys=False" in section
+    assert "def max(" in section
+
+
+def test_kinds_of_callables_and_future_annotations(shell: InteractiveShell) -> None:
+    shell.run_cell(
+        "from __future__ import annotations\n"
+        "from codeact_kernel import tool\n"
+        "@tool\n"
+        "def spread(*values: int, sep: str = ',', **options: bool) -> str:\n"
+        '    """Join values."""\n'
+        "@tool\n"
+        "def only_keywords(*, table: pd.DataFrame, column: str) -> dict[str, int]: ...\n"
+        "@tool\n"
+        "async def fetch(url: str) -> bytes: ...\n"
+        "size = tool(len)\n"
+        "@tool\n"
+        "class Point:\n"
+        '    """A point."""\n'
+        "    def __init__(self, x: int, y: int = 0) -> None: ...\n"
+    )
+    section = Toolbox(shell, None, dict).section()  # type: ignore[arg-type]
+    assert "def spread(*values: int, sep: str = ',', **options: bool) -> str:" in section
+    assert "def only_keywords(*, table: pd.DataFrame, column: str) -> dict[str, int]:" in section
+    assert "async def fetch(url: str) -> bytes:" in section
+    assert 'def size(obj, /):\n    """Return the number of items in a container."""' in section
+    assert 'class Point(x: int, y: int = 0):\n    """A point."""' in section
+
+
+AREA = 'from codeact_kernel import tool\n@tool\ndef area(w: float{}) -> float:\n    "{}"\n'
+
+
+def test_the_latest_definition_wins_and_a_deleted_tool_is_not_shown(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell(AREA.format("", "First."))
+    shell.run_cell(AREA.format(", h: float = 1.0", "Second."))
+    toolbox = Toolbox(shell, None, dict)  # type: ignore[arg-type]
+    assert toolbox.section().count("def area") == 1
+    assert 'def area(w: float, h: float = 1.0) -> float:\n    """Second."""' in toolbox.section()
+    shell.run_cell("def area(w): return w")
+    assert toolbox.section() == "", "redefined without @tool: no longer a tool"
+    Commands(Session(shell)).run("tools")
+    assert "area: redefined without @tool, so the model is not told" in capsys.readouterr().out
+    shell.run_cell(AREA.format("", "Third."))
+    shell.run_cell("del area")
+    assert toolbox.section() == ""
 
 
 def test_a_tool_is_found_under_any_name_or_not_at_all(shell: InteractiveShell) -> None:
@@ -132,6 +245,10 @@ def test_percent_codeact_tools_lists_and_removes(
         commands.run("tools remove search")
     with pytest.raises(UsageError, match="Unknown %codeact tools command"):
         commands.run("tools frobnicate")
+    with pytest.raises(UsageError, match="takes one NAME"):
+        commands.run("tools remove")
+    with pytest.raises(UsageError, match=r"No tool 'mcp\.nowhere\.thing'"):
+        commands.run("tools remove mcp.nowhere.thing")
 
 
 def test_the_session_redacts_nothing_extra_without_mcp(shell: InteractiveShell) -> None:
@@ -155,3 +272,19 @@ def test_from_codeact_kernel_import_tool_is_light() -> None:
         "['codeact_kernel', 'codeact_kernel.errors', 'codeact_kernel.tools', "
         "'codeact_kernel.version']"
     )
+
+
+def test_past_a_budget_tools_are_listed_by_their_first_line(shell: InteractiveShell) -> None:
+    long_doc = "First line.\n\n" + "More about it. " * 300
+
+    def documented(x: int) -> int:
+        return x
+
+    documented.__doc__ = long_doc
+    for index in range(8):
+        shell.user_ns[f"tool{index}"] = tool(functools.partial(documented), name=f"tool{index}")
+    section = Toolbox(shell, None, dict).section()  # type: ignore[arg-type]
+    assert section.count("def tool") == 8
+    assert section.count("More about it.") < 8 * 300
+    assert 'def tool7(x: int) -> int:\n    """First line."""' in section
+    assert len(section) < 30_000

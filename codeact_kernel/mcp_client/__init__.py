@@ -2,6 +2,7 @@
 
 - config.py: the `mcpServers` configuration (file, `c.CodeAct.mcp_servers`, `%codeact mcp
   add`) and `${VAR}` expansion; no SDK needed.
+- names.py: servers', tools' and parameters' names made Python identifiers.
 - schema.py: a tool's `inputSchema` as an `inspect.Signature`, and its arguments checked
   against it before the call.
 - connection.py: one server's client session on the session's background loop (the only

@@ -145,7 +145,7 @@ def read_config_file(path: str) -> Mapping[str, Any]:
         raise ConfigurationError(
             f"The MCP config file {path} is not valid JSON: {error}."
         ) from None
-    return servers_mapping(document, f"the MCP config file {path}")
+    return servers_mapping(document, f"The MCP config file {path}")
 
 
 def servers_mapping(document: object, where: str) -> Mapping[str, Any]:

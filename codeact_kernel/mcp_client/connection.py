@@ -43,10 +43,11 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from ..errors import McpServerError, McpToolError
+from ..errors import ConfigurationError, McpServerError, McpToolError
 from ..version import __version__
 from .config import ServerConfig
-from .schema import ToolSpec, attribute_name
+from .names import attribute_name
+from .schema import ToolSpec
 
 # The SDK logs what it also raises (a closed connection, a failed request). The errors
 # reach the user as McpServerError; without a handler of their own these records would
@@ -164,7 +165,10 @@ class Connection:
     async def _start(self) -> list[ToolSpec]:
         if self.config.error:
             raise _Reported(self.config.error)
-        config = self.config.expanded(self._environ())
+        try:
+            config = self.config.expanded(self._environ())
+        except ConfigurationError as error:  # a ${VAR} not set: the message is complete
+            raise _Reported(str(error)) from None
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[Client] = loop.create_future()
         self._closing = asyncio.Event()
@@ -288,7 +292,12 @@ class Connection:
         if owner is None:
             return
         self._stopping = True
-        if self._closing is not None:
+        if self._client is None:
+            # Not connected (a start that failed or timed out while the server said
+            # nothing): no session to close politely, and waiting would only add
+            # _STOP_SECONDS to the error the user is waiting for.
+            owner.cancel()
+        elif self._closing is not None:
             self._closing.set()
         try:
             await asyncio.wait_for(asyncio.shield(owner), _STOP_SECONDS)
@@ -380,6 +389,7 @@ class Connection:
             reason = _reason(error)
         if self._http_status:
             reason += f" (the server answered {self._http_status})"
+        reason = reason.rstrip(".")
         return f"MCP server {self.name!r} could not start: {reason}." + self._tail_text()
 
 

@@ -10,8 +10,9 @@ name is accepted as a keyword too.
 
 The return: the tool's `structuredContent` when it declares an `outputSchema`, else its
 text. The Python SDK wraps a result that is not an object in `{"result": ...}` (its
-`outputSchema` is then `{tool}Output` with the one property `result`, as FastMCP marks
-with `x-fastmcp-wrap-result`); such a result is unwrapped, so `add(1, 2)` returns `3`.
+`outputSchema` is then `{function}Output` with the one required property `result`, as
+FastMCP marks with `x-fastmcp-wrap-result`); such a result is unwrapped, so `add(1, 2)`
+returns `3`.
 
 Checking, as Python would report it: a missing, extra or doubled argument, or a value of
 the wrong JSON type, is a `TypeError`; a value of the right type that breaks the
@@ -24,15 +25,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-import keyword
 import math
 import numbers
 import operator
 import os
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .names import parameter_name
 
 _TYPES: dict[str, Any] = {
     "string": str,
@@ -98,7 +99,11 @@ class ToolSpec:
         properties = schema.get("properties")
         properties = properties if isinstance(properties, Mapping) else {}
         required_names = schema.get("required")
-        required = set(required_names) if isinstance(required_names, list) else set()
+        required_names = required_names if isinstance(required_names, list) else []
+        required = set(required_names)
+        # A required name the schema forgot to describe is still a parameter.
+        missing = [n for n in required_names if isinstance(n, str) and n not in properties]
+        properties = {**properties, **{name: {} for name in missing}}
         taken: set[str] = set()
         parameters = [
             Parameter(
@@ -111,7 +116,7 @@ class ToolSpec:
         ]
         # Python wants the parameters without a default first.
         parameters.sort(key=lambda p: not p.required)
-        unwrap = _wraps_result(name, output_schema)
+        unwrap = _wraps_result(output_schema)
         returns: Any = str
         if isinstance(output_schema, Mapping):
             result = output_schema["properties"]["result"] if unwrap else output_schema
@@ -139,7 +144,13 @@ class ToolSpec:
             parameters=tuple(parameters),
             signature=signature,
             unwrap=unwrap,
-            _aliases={p.wire: p.name for p in parameters if p.wire != p.name},
+            # A wire name that is also another parameter's Python name (`a_b` beside
+            # `a-b`, which became `a_b` first) means that parameter, not an alias.
+            _aliases={
+                p.wire: p.name
+                for p in parameters
+                if p.wire != p.name and p.wire not in {q.name for q in parameters}
+            },
         )
 
     @property
@@ -176,7 +187,13 @@ class ToolSpec:
     def arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The call's arguments as the tool's JSON arguments, checked (see the module)."""
         if self._aliases:
-            kwargs = {self._aliases.get(key, key): value for key, value in kwargs.items()}
+            renamed: dict[str, Any] = {}
+            for key, value in kwargs.items():
+                name = self._aliases.get(key, key)
+                if name in renamed:
+                    raise TypeError(f"{self.qualname}() got multiple values for argument {name!r}")
+                renamed[name] = value
+            kwargs = renamed
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
@@ -204,13 +221,16 @@ class ToolSpec:
             return
         if error is None:
             return
+        # A value of the wrong JSON type is a TypeError, as in Python; other rules a
+        # ValueError.
+        kind = TypeError if error.validator == "type" else ValueError
         path = list(error.absolute_path)
         if path and isinstance(path[0], str):
             wire = path[0]
             name = next((p.name for p in self.parameters if p.wire == wire), wire)
             rest = "".join(f"[{part!r}]" for part in path[1:])
-            raise ValueError(f"{self.qualname}() argument {name!r}{rest}: {error.message}")
-        raise ValueError(f"{self.qualname}(): {error.message}")
+            raise kind(f"{self.qualname}() argument {name!r}{rest}: {error.message}")
+        raise kind(f"{self.qualname}(): {error.message}")
 
     def result(self, structured: Any) -> Any:
         """The structured result as the function returns it."""
@@ -232,51 +252,20 @@ def _validator(schema: Mapping[str, Any]) -> Any:
         return None
 
 
-def _wraps_result(name: str, output_schema: Mapping[str, Any] | None) -> bool:
+def _wraps_result(output_schema: Mapping[str, Any] | None) -> bool:
     if not isinstance(output_schema, Mapping):
         return False
     properties = output_schema.get("properties")
     if not isinstance(properties, Mapping) or set(properties) != {"result"}:
         return False
+    # The SDK names the wrapper after the Python function, which need not be the tool's
+    # name (`add_tool(fn, name="get-item")`).
+    title = output_schema.get("title")
     return bool(output_schema.get("x-fastmcp-wrap-result")) or (
-        output_schema.get("title") == f"{name}Output"
+        isinstance(title, str)
+        and title.endswith("Output")
+        and output_schema.get("required") == ["result"]
     )
-
-
-# --- names ------------------------------------------------------------------------
-
-
-def parameter_name(name: str, taken: set[str]) -> str:
-    """A Python identifier for property `name`, not in `taken` (which it joins)."""
-    text = _word(name)
-    if not text or not text[0].isidentifier():
-        text = "_" + text
-    return _unique(text, taken)
-
-
-def attribute_name(name: str, taken: set[str]) -> str:
-    """An attribute name for a server or tool: an identifier not starting with `_`
-    (those are left to Python's own protocols: `_repr_html_`, `__wrapped__` …)."""
-    text = _word(name).strip("_") or "tool"
-    if not text[0].isidentifier():
-        text = "t" + text
-    return _unique(text, taken)
-
-
-def _word(name: str) -> str:
-    # Python reads identifiers in NFKC form: a name in another form would not match
-    # the keyword the user types.
-    text = unicodedata.normalize("NFKC", name)
-    return "".join(ch if ("a" + ch).isidentifier() else "_" for ch in text)
-
-
-def _unique(text: str, taken: set[str]) -> str:
-    if keyword.iskeyword(text):
-        text += "_"
-    while text in taken:
-        text += "_"
-    taken.add(text)
-    return text
 
 
 # --- types ------------------------------------------------------------------------
@@ -294,6 +283,9 @@ def _annotation(schema: object, root: Mapping[str, Any] | None, depth: int) -> A
     ref = schema.get("$ref")
     if isinstance(ref, str):
         return _annotation(_resolve(ref, root), root, depth + 1)
+    merged = _merged_all_of(schema, root)
+    if merged is not None:
+        return _annotation(merged, root, depth + 1)
     if "const" in schema and _literal_value(schema["const"]):
         return Literal[schema["const"]]
     enum = schema.get("enum")
@@ -354,6 +346,23 @@ def _resolve(ref: str, root: Mapping[str, Any] | None) -> object:
     return node
 
 
+def _merged_all_of(
+    schema: Mapping[str, Any], root: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """`schema` with its `allOf` parts (`$ref`s resolved) merged in, or None without
+    one: pydantic writes `{"allOf": [{"$ref": ...}], "description": ...}`."""
+    parts = schema.get("allOf")
+    if not isinstance(parts, list) or not parts:
+        return None
+    merged = {k: v for k, v in schema.items() if k != "allOf"}
+    for part in parts:
+        if isinstance(part, Mapping) and isinstance(part.get("$ref"), str):
+            part = _resolve(part["$ref"], root)
+        if isinstance(part, Mapping):
+            merged = {**part, **merged}
+    return merged
+
+
 def _type_text(schema: object, root: Mapping[str, Any] | None = None) -> str:
     text = inspect.formatannotation(_annotation(schema, root, 0))
     return "None" if text == "NoneType" else text
@@ -402,6 +411,9 @@ def to_json(
         schema = _resolve(schema["$ref"], root)  # type: ignore[assignment]
     if not isinstance(schema, Mapping):
         return plain_json(value, where, depth)
+    merged = _merged_all_of(schema, root)
+    if merged is not None:
+        return to_json(value, merged, where, root, depth + 1)
     for key in ("anyOf", "oneOf"):
         options = schema.get(key)
         if isinstance(options, list) and options:

@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError, McpServerError, McpToolError
 from .config import ServerConfig, parse_servers, read_config_file, servers_mapping
 from .functions import McpNamespace, tool_function
-from .schema import ToolSpec, attribute_name
+from .names import attribute_name
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from ..background import BackgroundLoop
     from .connection import Connection
+    from .schema import ToolSpec
 
 NAME = "mcp"
 INSTALL = 'pip install "codeact-kernel[mcp]"'
@@ -188,6 +189,19 @@ class McpServers:
         if connection.tools is not None and connection.state != "failed":
             return connection.tools
         return self._wait(connection.start())
+
+    def is_tool(self, qualname: str) -> bool:
+        """Whether `mcp.SERVER.TOOL` names a tool (its server started if need be)."""
+        prefix, _, rest = qualname.partition(".")
+        attribute, _, tool = rest.partition(".")
+        name = self._attributes.get(attribute)
+        if prefix != NAME or name is None or not tool:
+            return False
+        try:
+            tools = self.tools_of(name)
+        except McpServerError:
+            tools = self.listed_tools(name) or []
+        return any(spec.attribute == tool for spec in tools)
 
     def function(self, spec: ToolSpec) -> Callable[..., Any]:
         """The function for `spec` (one per tool and listing, so `is` holds)."""

@@ -26,6 +26,18 @@ API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 # Stop reasons of an answer that ended at a limit, not where the model chose.
 _CUT = ("max_tokens", "model_context_window_exceeded")
+# Every event type of the Messages stream: another type is another API's event.
+_EVENTS = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+    }
+)
 
 
 class AnthropicProvider(HttpModel):
@@ -82,6 +94,7 @@ class AnthropicProvider(HttpModel):
         input_tokens: int | None = None
         output_tokens: int | None = None
         finished = cut = False
+        unread: str | None = None
         events = sse_stream(
             self._client, request, self._endpoint, self._retry, shown=lambda: bool(answer)
         )
@@ -94,7 +107,9 @@ class AnthropicProvider(HttpModel):
                 kind = payload.get("type") or event.event
                 if "error" in (kind, event.event):
                     raise payload_error(payload, self._endpoint, shown=bool(answer))
-                if kind == "message_start":
+                if kind not in _EVENTS:
+                    unread = event.data if unread is None else unread
+                elif kind == "message_start":
                     usage = _dict(_dict(payload.get("message")).get("usage"))
                     input_tokens = _input_tokens(usage)
                     output_tokens = token_count(usage.get("output_tokens"))
@@ -114,7 +129,7 @@ class AnthropicProvider(HttpModel):
                         input_tokens = prompt
                 elif kind == "message_stop":
                     finished = True
-        text = self._answer(finished, answer, cut=cut)
+        text = self._answer(finished, answer, cut=cut, unread=unread)
         if cut:
             yield Truncated(self._max_tokens)
         if input_tokens is None or output_tokens is None:
@@ -123,6 +138,9 @@ class AnthropicProvider(HttpModel):
             yield Usage(input_tokens, output_tokens)
 
     def _parse(self, data: str, *, shown: bool) -> dict[str, Any]:
+        if data.strip() == "[DONE]":
+            # The end of an OpenAI-compatible stream: not an event of this API.
+            return {"type": data.strip()}
         try:
             payload = json.loads(data)
         except ValueError:

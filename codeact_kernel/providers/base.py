@@ -73,7 +73,7 @@ class ProviderConfig:
     api_key_source: str | None = None
     connect_timeout: float = 5.0
     idle_timeout: float = 30.0
-    first_token_timeout: float = 600.0
+    first_token_timeout: float = 120.0
     total_timeout: float | None = None
     max_retries: int = 2
     #: The longest answer to ask for, in tokens; None asks for no limit.
@@ -146,5 +146,12 @@ class ProviderFactory(Protocol):
 
 
 def estimate_tokens(text: str) -> int:
-    """A rough token count for servers that report none: about four characters a token."""
-    return max(1, (len(text) + 3) // 4) if text else 0
+    """A rough token count for servers that report none, and for the context budget:
+    about four characters a token in English and code, but a token or more a character
+    in Chinese, Japanese or Korean. Counting every non-ASCII character as a token errs
+    on the safe side for the rest (an accented letter), so that a prompt in any script
+    stays within the budget."""
+    if not text:
+        return 0
+    ascii_count = len(text.encode("ascii", "ignore"))
+    return max(1, (ascii_count + 3) // 4 + len(text) - ascii_count)

@@ -44,6 +44,25 @@ def error_code(payload: Any) -> str:
     return ""
 
 
+def unstreamed_answer(payload: Any) -> str | None:
+    """The text of a whole, unstreamed chat answer (OpenAI's, Anthropic's or Ollama's
+    shape), which a server that ignores `"stream": true` sends; None for anything else."""
+    if not isinstance(payload, dict):
+        return None
+    choices = payload.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        message = choices[0].get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+    elif payload.get("type") == "message" and isinstance(payload.get("content"), list):
+        blocks = [b for b in payload["content"] if isinstance(b, dict)]
+        text = "".join(str(b.get("text") or "") for b in blocks if b.get("type") == "text")
+    elif isinstance(payload.get("message"), dict) and "done" in payload:
+        text = payload["message"].get("content")
+    else:
+        return None
+    return text if isinstance(text, str) and text.strip() else None
+
+
 def json_body(body: bytes) -> Any | None:
     """The body parsed as JSON; None when it is not JSON (or is JSON `null`)."""
     try:

@@ -26,7 +26,9 @@ take minutes. Silence alone cannot tell the two apart, so:
 With the defaults (connect 5 s, idle 30 s, 2 retries, backoff 0.5 s then 1 s) a server
 that never answers is reported after at most 2 × 5 + 1.5 + 30 + 5 = 46.5 s: two
 connections that time out, the backoff, then a third that connects, stays silent and
-fails the check.
+fails the check. One that is up but never starts to answer is reported after 120 s
+(first_token_timeout), with a notice at 30 s: long enough for a local model to load,
+short enough that a user would wait for it; a slower set-up raises it.
 """
 
 from __future__ import annotations
@@ -56,12 +58,14 @@ from ..secrets import mask
 from .base import Notice, ProviderConfig
 from .excerpts import (
     MESSAGE_LIMIT,
+    TEXT_LIMIT,
     clip,
     error_code,
     error_message,
     excerpt,
     is_web_page,
     json_body,
+    unstreamed_answer,
 )
 from .retry import RetryPolicy, is_retryable, retry_after
 
@@ -283,6 +287,33 @@ def truncated(endpoint: Endpoint, *, shown: bool) -> StreamError:
     )
 
 
+def foreign_content(endpoint: Endpoint, content: bytes, *, shown: bool) -> StreamError:
+    """The error for a stream that turned into something else part way: a proxy that gave
+    up on the server (a timeout) sends its error page down the stream it was relaying."""
+    content = _unframed(content)
+    page = content.lstrip().startswith(b"<")
+    said = endpoint.redact(excerpt(content, "text/html" if page else "text/plain"))
+    quoted = f': "{said}"' if said else ""
+    what = "a web page" if page else "text that is not part of the stream"
+    return StreamError(
+        f"The stream from {endpoint.where} broke off into {what}{quoted}."
+        + _incomplete(shown)
+        + " A proxy or gateway in between probably gave up on the server (a timeout?): "
+        "check it and the server, then try again."
+    )
+
+
+def foreign_format(endpoint: Endpoint, first: str) -> StreamError:
+    """The error for a stream with nothing this provider reads: another API's events."""
+    said = endpoint.redact(clip(first, TEXT_LIMIT))
+    return StreamError(
+        f"{endpoint.subject} sent a stream without an answer in the format this provider "
+        f'reads; it began "{said}". The server may speak another API: check the provider '
+        f"in the model name (openai:, anthropic: or ollama:) and the base URL"
+        f"{endpoint.base_url_hint}."
+    )
+
+
 def empty_answer(endpoint: Endpoint) -> StreamError:
     """The error for a completion without any text: never mistake it for an answer."""
     return StreamError(f"{endpoint.subject} sent an empty answer for {endpoint.config.model!r}.")
@@ -484,7 +515,12 @@ async def _recognised(
             head += await clock.within(anext(opened.chunks), idle)
         except StopAsyncIteration:
             ended = True
-    if media != "text/html" and expect.recognise(line, media in expect.media_types):
+    # An empty body ends a stream before it starts: say so, not "closed early".
+    if (
+        head.strip()
+        and media != "text/html"
+        and expect.recognise(line, media in expect.media_types)
+    ):
         return head
     if not ended:
         head += await _read_some(opened.chunks, _BODY_LIMIT - len(head), idle, clock)
@@ -502,25 +538,63 @@ def _first_line(head: bytes, ended: bool) -> str | None:
     return None
 
 
+def _unframed(body: bytes) -> bytes:
+    """The data of a body framed as server-sent events (`data: <html>…`), else the body."""
+    lines = body.removeprefix(b"\xef\xbb\xbf").lstrip().splitlines()
+    if not lines or not lines[0].startswith(b"data:"):
+        return body
+    data = [line[5:].removeprefix(b" ") for line in lines if line.startswith(b"data:")]
+    return b"\n".join(data)
+
+
+def _other_stream(body: bytes, expect: StreamFormat) -> str:
+    """What other streaming format the body is in ("" when none): another API's."""
+    lines = body.removeprefix(b"\xef\xbb\xbf").lstrip().splitlines()
+    events = "text/event-stream" in expect.media_types
+    if not events and lines and lines[0].startswith((b"data:", b"event:", b":")):
+        return "an event stream"
+    objects = [line for line in lines if line.strip()]
+    if events and len(objects) > 1 and all(line.lstrip().startswith(b"{") for line in objects):
+        return "a stream of JSON lines"
+    return ""
+
+
 def _not_a_stream(
     response: httpx.Response, body: bytes, endpoint: Endpoint, expect: StreamFormat
 ) -> ProviderError:
     status = response.status_code
     media = _media_type(response) or "no content type"
+    other = _other_stream(body, expect)
+    # A page or a document wrapped in `data:` lines is still that page or document.
+    body = _unframed(body)
     said = endpoint.redact(excerpt(body, media))
     payload = json_body(body)
     if payload is not None and is_context_error(said, error_code(payload)):
         return ContextTooLong(_context_message(endpoint, said), status=status)
     hint = endpoint.base_url_hint
+    advice = (
+        f"Check the base URL{hint}, any proxy in between, and that the server supports streaming."
+    )
     if is_web_page(body, media):
-        what = f"a web page ({media})"
+        # A page under a stream's type is worth saying: the type alone misleads.
+        honest = "html" in media or media == "no content type"
+        what = f"a web page ({media})" if honest else f"a web page (sent as {media})"
         advice = f"Check the base URL{hint}: it leads to a website, not to the API."
+    elif (answer := unstreamed_answer(payload)) is not None:
+        what = f"a whole answer in one JSON document ({media})"
+        said = endpoint.redact(clip(answer, TEXT_LIMIT))
+        advice = (
+            'The server ignored "stream": true: check that it supports streaming, and any '
+            "proxy in between (some buffer replies)."
+        )
+    elif other:
+        what = f"{other} ({media})"
+        advice = (
+            "The server may speak another API: check the provider in the model name (openai:, "
+            f"anthropic: or ollama:) and the base URL{hint}."
+        )
     else:
         what = f"an empty body ({media})" if not body.strip() else media
-        advice = (
-            f"Check the base URL{hint}, any proxy in between, and that the server supports "
-            "streaming."
-        )
     quoted = f': "{said}"' if said else ""
     return ServerError(
         f"{endpoint.subject} answered HTTP {status} with {what} instead of "

@@ -20,6 +20,7 @@ from .http import (
     Endpoint,
     check_key,
     empty_answer,
+    foreign_format,
     get_json,
     limit_before_text,
     parse_url,
@@ -163,12 +164,23 @@ class HttpModel(ABC):
         """The output limit to ask for; None: ask for none."""
         return self._config.max_tokens or None
 
-    def _answer(self, finished: bool, pieces: Sequence[str], *, cut: bool = False) -> str:
+    def _answer(
+        self,
+        finished: bool,
+        pieces: Sequence[str],
+        *,
+        cut: bool = False,
+        unread: str | None = None,
+    ) -> str:
         """The whole answer, once the stream has ended; an error if it broke off or is empty.
 
         `cut` says that the server stopped at the output limit: an answer with some text
         is returned (the caller yields `Truncated`), one without any is an error.
+        `unread` is the first event or line the provider did not understand: a stream
+        of nothing else is another API's.
         """
+        if not finished and not pieces and unread is not None:
+            raise foreign_format(self._endpoint, unread)
         if not finished:
             raise truncated(self._endpoint, shown=bool(pieces))
         if not pieces and cut:

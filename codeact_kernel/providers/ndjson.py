@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 
 from .base import Notice
-from .http import Endpoint, StreamFormat, malformed, stream_body
+from .http import Endpoint, StreamFormat, foreign_content, malformed, stream_body
 from .lines import LineDecoder
 from .retry import RetryPolicy
+
+_FOREIGN_LIMIT = 8192
 
 
 class MalformedLine(ValueError):
@@ -20,18 +22,32 @@ class MalformedLine(ValueError):
 
 
 class NDJSONDecoder:
-    """Feed body bytes, get one parsed object per complete non-blank line."""
+    """Feed body bytes, get one parsed object per complete non-blank line.
+
+    A line of markup is where the stream turned into a web page (a proxy's error
+    page): from there on every line goes to `foreign`, and none is parsed.
+    """
 
     def __init__(self) -> None:
         self._lines = LineDecoder()
+        self.foreign: list[str] = []
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         """The objects completed by `data`; raises `MalformedLine` on a bad line."""
-        return [_parse(line) for line in self._lines.feed(data) if line.strip()]
+        return self._take(self._lines.feed(data))
 
     def close(self) -> list[dict[str, Any]]:
         """The last object when the body does not end with a newline."""
-        return [_parse(line) for line in self._lines.close() if line.strip()]
+        return self._take(self._lines.close())
+
+    def _take(self, lines: list[str]) -> list[dict[str, Any]]:
+        values: list[dict[str, Any]] = []
+        for line in lines:
+            if self.foreign or line.lstrip().startswith("<"):
+                self.foreign.append(line)
+            elif line.strip():
+                values.append(_parse(line))
+        return values
 
 
 def _parse(line: str) -> dict[str, Any]:
@@ -66,10 +82,15 @@ async def ndjson_stream(
             async for chunk in chunks:
                 if isinstance(chunk, Notice):
                     yield chunk
-                else:
-                    for value in decoder.feed(chunk):
-                        yield value
+                    continue
+                for value in decoder.feed(chunk):
+                    yield value
+                # Enough of what came instead of the stream to quote its gist.
+                if sum(map(len, decoder.foreign)) > _FOREIGN_LIMIT:
+                    break
         for value in decoder.close():
             yield value
     except MalformedLine as exc:
         raise malformed(endpoint, str(exc), shown=shown()) from None
+    if decoder.foreign:
+        raise foreign_content(endpoint, "\n".join(decoder.foreign).encode(), shown=shown())

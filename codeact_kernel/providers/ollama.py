@@ -109,6 +109,7 @@ class OllamaProvider(HttpModel):
         answer: list[str] = []
         counts: tuple[int | None, int | None] = (None, None)
         finished = cut = False
+        unread: str | None = None
         lines = ndjson_stream(
             self._client,
             request,
@@ -124,6 +125,9 @@ class OllamaProvider(HttpModel):
                     continue
                 if line.get("error"):
                     raise payload_error(line, self._endpoint, shown=bool(answer))
+                if "message" not in line and "done" not in line:
+                    unread = json.dumps(line) if unread is None else unread
+                    continue
                 message = line.get("message")
                 content = message.get("content") if isinstance(message, dict) else None
                 if isinstance(content, str) and content:
@@ -136,7 +140,7 @@ class OllamaProvider(HttpModel):
                         token_count(line.get("prompt_eval_count")),
                         token_count(line.get("eval_count")),
                     )
-        text = self._answer(finished, answer, cut=cut)
+        text = self._answer(finished, answer, cut=cut, unread=unread)
         if cut:
             yield Truncated(self._max_tokens)
         yield _usage(counts, estimated_usage(messages, text))

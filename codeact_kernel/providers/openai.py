@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
 
 
+# Finish reasons of an answer that ended at the output limit: "length" is the API's;
+# proxies that translate other vendors' APIs pass on "max_tokens" too.
+_CUT = ("length", "max_tokens")
+
+
 @dataclass(frozen=True)
 class _Finish:
     """A choice's `finish_reason`, or the `[DONE]` that ends the stream (no reason)."""
@@ -115,6 +120,7 @@ class OpenAIProvider(HttpModel):
         answer: list[str] = []
         usage: Usage | None = None
         finished = cut = False
+        unread: str | None = None
         events = sse_stream(
             self._client, request, self._endpoint, self._retry, shown=lambda: bool(answer)
         )
@@ -123,7 +129,11 @@ class OpenAIProvider(HttpModel):
                 if isinstance(event, Notice):
                     yield event
                     continue
-                for item in self._read(event.event, event.data, shown=bool(answer)):
+                items = self._read(event.event, event.data, shown=bool(answer))
+                if items is None:
+                    unread = event.data if unread is None else unread
+                    continue
+                for item in items:
                     if isinstance(item, TextDelta):
                         answer.append(item.text)
                         yield item
@@ -131,8 +141,8 @@ class OpenAIProvider(HttpModel):
                         usage = item
                     else:
                         finished = True
-                        cut = cut or item.reason == "length"
-        text = self._answer(finished, answer, cut=cut)
+                        cut = cut or item.reason in _CUT
+        text = self._answer(finished, answer, cut=cut, unread=unread)
         if cut:
             yield Truncated(self._max_tokens)
         yield usage or estimated_usage(messages, text)
@@ -146,8 +156,11 @@ class OpenAIProvider(HttpModel):
             and "max_completion_tokens" in str(error)
         )
 
-    def _read(self, event: str, data: str, *, shown: bool) -> list[TextDelta | Usage | _Finish]:
-        """What one SSE event carries: text, usage, or how the answer finished."""
+    def _read(
+        self, event: str, data: str, *, shown: bool
+    ) -> list[TextDelta | Usage | _Finish] | None:
+        """What one SSE event carries: text, usage, or how the answer finished; None for
+        an event that is not a chat-completions chunk (another API's)."""
         if data.strip() == "[DONE]":
             return [_Finish()]
         try:
@@ -158,6 +171,8 @@ class OpenAIProvider(HttpModel):
             raise malformed(self._endpoint, f"not a JSON object: {data!r}", shown=shown)
         if event == "error" or payload.get("error"):
             raise payload_error(payload, self._endpoint, shown=shown)
+        if "choices" not in payload and "usage" not in payload:
+            return None
         items: list[TextDelta | Usage | _Finish] = []
         for choice in payload.get("choices") or ():
             if not isinstance(choice, dict):

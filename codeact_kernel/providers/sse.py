@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from .base import Notice
-from .http import Endpoint, StreamFormat, stream_body
+from .http import Endpoint, StreamFormat, foreign_content, stream_body
 from .lines import LineDecoder
 from .retry import RetryPolicy
 
@@ -30,7 +30,12 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
-    """Feed body bytes, get complete events. Comments (keep-alives) are dropped."""
+    """Feed body bytes, get complete events. Comments (keep-alives) are dropped.
+
+    A line that cannot be part of an event stream (markup, or text without a field
+    name) is where the stream turned into something else, typically a proxy's error
+    page: from there on every line goes to `foreign`, and no event is dispatched.
+    """
 
     def __init__(self) -> None:
         self._lines = LineDecoder()
@@ -38,6 +43,7 @@ class SSEDecoder:
         self._event = ""
         self._id: str | None = None
         self._started = False
+        self.foreign: list[str] = []
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """The events completed by `data`, in order."""
@@ -51,7 +57,7 @@ class SSEDecoder:
         a torn last line is caught by whoever parses the data (it is not valid JSON).
         """
         events = self._take(self._lines.close())
-        if self._data:
+        if self._data and not self.foreign:
             events.append(self._dispatch())
         return events
 
@@ -61,6 +67,9 @@ class SSEDecoder:
             if not self._started:
                 self._started = True
                 line = line.removeprefix("\ufeff")
+            if self.foreign or _is_foreign(line):
+                self.foreign.append(line)
+                continue
             if not line:
                 if self._data:
                     events.append(self._dispatch())
@@ -86,18 +95,31 @@ class SSEDecoder:
         return event
 
 
+_FOREIGN_LIMIT = 8192
 _FIELD = re.compile(r"(data|event|id|retry)(:|$)|:")
+# A line an event stream may hold: a known field, a comment, or another field name and
+# its colon (the spec ignores unknown fields). Text with spaces before its first colon
+# ("reset reason: connection termination") is not one.
+_STREAM_LINE = re.compile(r"(data|event|id|retry)(:|$)|:|[A-Za-z][\w-]*:|$")
+# A web page's line, also as the data of an event (a proxy that frames its error page).
+_MARKUP = re.compile(r"\s*(data:\s*)?<")
+
+
+def _is_foreign(line: str) -> bool:
+    """Whether `line` cannot be part of an event stream: markup, or text that is not a
+    field (a proxy's error message)."""
+    return bool(_MARKUP.match(line)) or not _STREAM_LINE.match(line.strip() and line)
 
 
 def _looks_like_events(line: str, declared: bool) -> bool:
     """Whether a reply whose first line is `line` is an event stream.
 
-    Declared one, it is unless that line is plainly JSON or markup; otherwise the line
-    must be a field or a comment.
+    Declared one, any line an event stream may hold will do; otherwise the line must
+    be one of the fields the APIs send, or a comment.
     """
-    if declared:
-        return not line.startswith(("{", "[", "<"))
-    return bool(_FIELD.match(line))
+    if _is_foreign(line):
+        return False
+    return declared or bool(_FIELD.match(line))
 
 
 EVENT_STREAM = StreamFormat(
@@ -123,8 +145,13 @@ async def sse_stream(
         async for chunk in chunks:
             if isinstance(chunk, Notice):
                 yield chunk
-            else:
-                for event in decoder.feed(chunk):
-                    yield event
+                continue
+            for event in decoder.feed(chunk):
+                yield event
+            # Enough of what came instead of the stream to quote its gist.
+            if sum(map(len, decoder.foreign)) > _FOREIGN_LIMIT:
+                break
     for event in decoder.close():
         yield event
+    if decoder.foreign:
+        raise foreign_content(endpoint, "\n".join(decoder.foreign).encode(), shown=shown())
