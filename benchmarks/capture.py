@@ -2,10 +2,12 @@
 
 One kernel (jupyter_client, as JupyterLab drives it): the `codeact` kernel, or with
 `--host magic` the stock `python3` kernel with `%load_ext codeact_kernel`, pointed at
-the scripted loopback model server with an instant model. Three cells, alternated so
+the scripted loopback model server with an instant model. The output has one of three
+`--shape`s: `prints` lines printed one by one, one write of that many lines, or that
+many lines' characters written one at a time (`chars`). Three cells, alternated so
 that machine noise hits them alike:
 
-- plain: a code cell that prints `--prints` lines;
+- plain: a code cell that writes that output;
 - action: a request whose one action is that same code;
 - overhead: a request whose action prints nothing (the cost of a request itself: two
   model calls, rendering), subtracted from the action's time.
@@ -15,6 +17,7 @@ about 1 when capture costs what showing the output costs anyway. Capture must co
 O(output): run with `--prints 10000` and `--prints 100000` and the ratio stays put.
 
 Usage: python benchmarks/capture.py [--prints 100000] [--repeats 5] [--host kernel|magic]
+                                    [--shape prints|one-write|chars]
 """
 
 from __future__ import annotations
@@ -53,13 +56,23 @@ def plain_cell(host: Host, code: str) -> float:
     return result.seconds
 
 
+SHAPES = {
+    "prints": "for i in range({n}):\n    print(i)",
+    "one-write": "import sys\nsys.stdout.write(''.join(f'{{i}}\\n' for i in range({n})))",
+    "chars": (
+        "import sys\nfor c in ''.join(f'{{i}}\\n' for i in range({n})):\n    sys.stdout.write(c)"
+    ),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prints", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--host", choices=HOSTS, default="kernel")
+    parser.add_argument("--shape", choices=list(SHAPES), default="prints")
     args = parser.parse_args()
-    code = f"for i in range({args.prints}):\n    print(i)"
+    code = SHAPES[args.shape].format(n=args.prints)
     samples: dict[str, list[float]] = {"plain": [], "action": [], "overhead": []}
     with tempfile.TemporaryDirectory() as prefix, ScriptedModelServer() as server:
         install_stock_kernelspec(Path(prefix))
@@ -76,6 +89,7 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in samples.items()}
     results = {
         "host": args.host,
+        "shape": args.shape,
         "prints": args.prints,
         "repeats": args.repeats,
         **{f"{name} median s": round(value, 3) for name, value in medians.items()},

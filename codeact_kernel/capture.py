@@ -15,6 +15,12 @@ is read by a thread as it arrives, and also taken before a write to `sys.stdout`
 `sys.stderr` that comes after it, so that the model and the user see a subprocess's
 output where it came among the prints.
 
+Other ways to the user go through the same tees: writes to the replaced stream
+object itself (a logging handler made before the action holds it: `Tee.routed`), and
+what a process forked by the action writes to its copy of the stream (sent to the
+captured descriptor instead of ipykernel's socket). A flush does not show the end of
+a write held back as a possible start of the key; closing `sys.stdout` closes nothing.
+
 File descriptors are captured on POSIX only; elsewhere what subprocesses write goes
 where it always went, unseen by the model.
 """
@@ -43,6 +49,7 @@ if sys.platform != "win32":
 _ENCODING = "utf-8"
 _READ_SIZE = 65536
 _FD_NAMES = {1: "stdout", 2: "stderr"}
+_FD_NUMBERS = {name: fd for fd, name in _FD_NAMES.items()}
 # How often a write to sys.stdout asks the pipes for output that came first (seconds).
 _ASK_INTERVAL = 0.001
 
@@ -201,20 +208,40 @@ class Recorder:
             return False
         return self.fds is None or fd not in self.fds.captured
 
-    def catch_up(self) -> None:
+    def catch_up(self, *, always: bool = False) -> None:
         """Record what the file descriptors received so far, before what comes next."""
         if self.fds is not None:
             now = time.monotonic()
             # Asking the pipes costs a system call; a subprocess that wrote and ended
             # since the last time we asked takes longer than this.
-            if now - self._asked >= _ASK_INTERVAL:
+            if always or now - self._asked >= _ASK_INTERVAL:
                 self._asked = now
                 self.fds.catch_up()
+
+    def settle(self) -> None:
+        """Record everything written so far (to the descriptors too), before a display,
+        result or traceback that comes after it."""
+        with self.lock:
+            self.catch_up(always=True)
+            for tee in self.tees:
+                tee.release(self)
 
 
 # The recorder of the action running now. A `Tee` can outlive its action (a logging
 # handler made in step 1 keeps it), so it records into whichever action is current.
 _recorders: list[Recorder] = []
+
+# Whether this process was forked (by `multiprocessing`, say) from the one that records.
+_forked = False
+
+
+def _mark_forked() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
 
 
 class Tee:
@@ -238,6 +265,9 @@ class Tee:
         self._masker = Masker(hide)
         self._target = target or stream
         self._target_fd = _fileno(self._target)
+        # Taken now: the stream's own `write` may be routed through this tee later
+        # (`routed`), and showing must not come back here.
+        self._show_text = self._target.write
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
@@ -245,6 +275,13 @@ class Tee:
         recorder = _recorders[-1] if _recorders else None
         if recorder is None:
             self._show(self._masker.feed(text))
+            return len(text)
+        if _forked and recorder.fds is not None:
+            # A child process forked by the action: what ipykernel's stream would send
+            # from here goes straight to the user. Through the captured descriptor it is
+            # masked, shown and recorded by the parent, and no lock copied mid-use is
+            # touched here.
+            _write_all(_FD_NUMBERS[self._name], text.encode(_ENCODING, "surrogatepass"))
             return len(text)
         with recorder.lock:
             recorder.catch_up()
@@ -262,17 +299,26 @@ class Tee:
         recorder = _recorders[-1] if _recorders else None
         if recorder is None:
             self._show(self._masker.flush())
+        elif _forked and recorder.fds is not None:
+            return
         else:
+            # What is held back as a possible start of the key stays held: a key
+            # written a piece at a time, flushed after each, must not be shown whole.
+            # The next write, display or the action's end releases it.
             with recorder.lock:
                 recorder.catch_up()
-                self.release(recorder)
         self._target.flush()
+
+    def close(self) -> None:
+        """Not the replaced stream's: an action that closes `sys.stdout` would leave
+        the kernel without output for good."""
+        self.flush()
 
     def emit(self, text: str, recorder: Recorder, *, from_fd: bool = False) -> None:
         """Mask, show and record `text` (the caller holds the recorder's lock)."""
         shown = self._masker.feed(text)
         if shown:
-            self._target.write(shown)
+            self._show_text(shown)
             if recorder.records(self._target_fd, from_fd=from_fd):
                 recorder.capture.stream(self._name, shown)
 
@@ -280,7 +326,7 @@ class Tee:
         """Show and record the text held back as a possible start of a secret."""
         shown = self._masker.flush()
         if shown:
-            self._target.write(shown)
+            self._show_text(shown)
             if recorder.records(self._target_fd, from_fd=False):
                 recorder.capture.stream(self._name, shown)
 
@@ -288,13 +334,37 @@ class Tee:
         """Show through the replaced stream again (its action's capture ended)."""
         self._target = self._stream
         self._target_fd = _fileno(self._stream)
+        self._show_text = self._stream.write
+
+    @contextmanager
+    def routed(self) -> Iterator[None]:
+        """Writes to the replaced stream itself come through this tee while the block
+        runs: a logging handler made before the action holds that stream, not
+        `sys.stdout`, and what it writes must be masked and recorded all the same.
+
+        Only a stream this tee shows through is routed (a terminal's writes to the
+        descriptor, which is captured anyway), and only one whose instance takes the
+        attribute (ipykernel's `OutStream`).
+        """
+        stream = self._stream
+        if self._target is not stream or not hasattr(stream, "__dict__"):
+            yield
+            return
+        with patched(stream, "write", self.write):
+            yield
 
     def _show(self, text: str) -> None:
         if text:
-            self._target.write(text)
+            self._show_text(text)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(fd, data) :]
 
 
 def _fileno(stream: Any) -> int | None:
@@ -312,6 +382,10 @@ class _Pipe:
     decoder: codecs.IncrementalDecoder
     tee: Tee | None = None
     eof: bool = False
+
+
+# Ended captures whose pipes a process started by their action still holds open.
+_outlived: set[FdCapture] = set()
 
 
 class FdCapture:
@@ -376,6 +450,10 @@ class FdCapture:
                 self._read(pipe)
 
     def stop(self) -> None:
+        # A process an earlier action started may have written to its pipe just now:
+        # forwarded before the descriptors go back, it belongs to this action.
+        for earlier in list(_outlived):
+            earlier.forward_pending()
         self._restore()
         with self._recorder.lock:
             # Written before the descriptors were restored: it belongs to this action.
@@ -389,6 +467,15 @@ class FdCapture:
                     os.close(pipe.read)
                     del self._pipes[pipe.read]
             self._attached = False
+            if self._pipes:
+                _outlived.add(self)
+
+    def forward_pending(self) -> None:
+        """Forward what the pipes of this ended capture hold now (see `stop`)."""
+        with self._recorder.lock:
+            for pipe in list(self._pipes.values()):
+                if not pipe.eof:
+                    self._read(pipe)
 
     def _restore(self) -> None:
         for fd, saved in self._saved.items():
@@ -412,6 +499,7 @@ class FdCapture:
                     poller.unregister(pipe.read)
                     os.close(pipe.read)
                     del self._pipes[pipe.read]
+        _outlived.discard(self)
 
     def _read(self, pipe: _Pipe) -> None:
         """Hand over all that `pipe` holds now (the caller holds the recorder's lock)."""
@@ -472,7 +560,8 @@ def recording(hide: Collection[str] = (), *, fds: bool = True) -> Iterator[Recor
         tees = _start(recorder, hide, fds, direct)
         with ExitStack() as stack:
             for fd, tee in tees.items():
-                stack.enter_context(_replaced(sys, _FD_NAMES[fd], tee))
+                stack.enter_context(patched(sys, _FD_NAMES[fd], tee))
+                stack.enter_context(tee.routed())
             _recorders.append(recorder)
             try:
                 yield recorder
@@ -546,10 +635,19 @@ def _flush_quietly(stream: Any) -> None:
 
 
 @contextmanager
-def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
-    before = getattr(owner, name)
+def patched(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """Set `owner.name` for the block, then restore exactly what was there before.
+
+    Methods are patched on the instance, so restoring means removing the instance
+    attribute again, unless the instance had one of its own to begin with.
+    """
+    missing = object()
+    before = vars(owner).get(name, missing) if hasattr(owner, "__dict__") else missing
     setattr(owner, name, value)
     try:
         yield
     finally:
-        setattr(owner, name, before)
+        if before is missing:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, before)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
-from .capture import Capture, Masker, recording
+from .capture import Capture, Masker, patched, recording
 from .events import Observation
 from .interrupts import ActionSignals, ActionWatch, StepTimer, without_handler_frames
 
@@ -34,9 +34,20 @@ EXIT_REFUSED = (
     "[exit() was not done: a code action may not end the user's kernel, which keeps "
     "running. To finish, answer without code.]"
 )
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+# Terminal escapes: CSI (colors, cursor, erasing), OSC ended by BEL or ST (titles,
+# hyperlinks as rich and `ls --hyperlink` write them), and the two-character ones.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+    r"|\x1b[()][0-9A-Za-z]|\x1b[7-9=>@-Z^_]"
+)
+# What rewrites a line: a carriage return, a backspace, ANSI erase-in-line.
+_LINE_EDITS = re.compile(r"\r|\x08|\x1b\[([012]?)K")
+# ANSI sequences other than erase-in-line, which `as_terminal_shows` applies.
+_STYLE = re.compile(r"(?!\x1b\[[012]?K)(?:" + _ANSI.pattern + ")")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+_BINARY_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
 # What a vision model can be sent (every provider takes base64 PNG and JPEG).
 _MODEL_IMAGE_TYPES = ("image/png", "image/jpeg")
 
@@ -86,7 +97,8 @@ def model_text(outputs: Iterable[dict[str, Any]]) -> tuple[str, tuple[str, ...]]
     for output in outputs:
         kind = output["output_type"]
         if kind == "stream":
-            parts.append(strip_ansi(output["text"]))
+            # Erasing stays, for `as_terminal_shows`; colors go.
+            parts.append(_STYLE.sub("", output["text"]))
         elif kind == "error":
             parts.append(strip_ansi("\n".join(output["traceback"])) + "\n")
         else:
@@ -95,7 +107,8 @@ def model_text(outputs: Iterable[dict[str, Any]]) -> tuple[str, tuple[str, ...]]
             if image is not None:
                 parts.append(f"[{image} image shown to the user]\n")
                 if image in _MODEL_IMAGE_TYPES and isinstance(data[image], str):
-                    images.append(data[image])
+                    # Base64 as some libraries write it, in lines: data URLs want it whole.
+                    images.append("".join(data[image].split()))
             elif "text/plain" in data:
                 prefix = f"Out[{output['execution_count']}]: " if kind == "execute_result" else ""
                 parts.append(prefix + strip_ansi(str(data["text/plain"])) + "\n")
@@ -103,29 +116,57 @@ def model_text(outputs: Iterable[dict[str, Any]]) -> tuple[str, tuple[str, ...]]
 
 
 def as_terminal_shows(text: str) -> str:
-    """`text` with rewritten lines as a terminal leaves them (progress bars).
+    """`text` with rewritten lines as a terminal (and JupyterLab) leaves them: progress
+    bars settle on their last state.
 
-    A carriage return starts the line over: the last piece of a line written after one
-    wins (an empty piece, a bare return before the newline, changes nothing); `\\r\\n` is
-    a newline. A backspace takes back the character before it.
+    A carriage return moves to the start of the line and what follows overwrites what
+    was there; `\r\n` is a newline; a backspace moves back one character; ANSI
+    erase-in-line (`\x1b[K`, `\x1b[1K`, `\x1b[2K`) erases. Rewritten lines lose their
+    trailing blanks (the padding a shorter update writes over a longer one).
+    Other ANSI sequences (colors) are left for `strip_ansi`.
     """
-    if "\r" not in text and "\b" not in text:
+    if "\r" not in text and "\b" not in text and "\x1b[" not in text:
         return text
     return "\n".join(_settle(line) for line in text.replace("\r\n", "\n").split("\n"))
 
 
 def _settle(line: str) -> str:
-    if "\r" in line:
-        line = next((piece for piece in reversed(line.split("\r")) if piece), "")
-    if "\b" in line:
-        kept: list[str] = []
-        for char in line:
-            if char != "\b":
-                kept.append(char)
-            elif kept:
-                kept.pop()
-        line = "".join(kept)
-    return line
+    if "\b" not in line and "\x1b[" not in line:
+        return _overwritten(line.split("\r")).rstrip(" ") if "\r" in line else line
+    cells: list[str] = []
+    column = 0
+    start = 0
+    for edit in _LINE_EDITS.finditer(line):
+        column = _overwrite(cells, column, line[start : edit.start()])
+        start = edit.end()
+        if edit.group(0) == "\r":
+            column = 0
+        elif edit.group(0) == "\b":
+            column = max(column - 1, 0)
+        elif edit.group(1) == "2":
+            cells[:] = [" "] * column
+        elif edit.group(1) == "1":
+            cells[:column] = [" "] * column
+        else:
+            del cells[column:]
+    _overwrite(cells, column, line[start:])
+    return "".join(cells).rstrip(" ")
+
+
+def _overwritten(writes: list[str]) -> str:
+    """The line left by `writes`, each from its start over the ones before it: the
+    last write, then what longer writes before it still show past its end."""
+    shown = writes[-1]
+    for earlier in reversed(writes[:-1]):
+        if len(earlier) > len(shown):
+            shown += earlier[len(shown) :]
+    return shown
+
+
+def _overwrite(cells: list[str], column: int, text: str) -> int:
+    """Write `text` over `cells` from `column`; the column after it."""
+    cells[column : column + len(text)] = text
+    return column + len(text)
 
 
 def valid_text(text: str) -> str:
@@ -183,6 +224,7 @@ def tee_outputs(
             data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any, **kw: Any
         ) -> Any:
             data = _masked_bundle(masker, data)
+            recorder.settle()
             if not kw.get("update"):
                 capture.display(data, metadata)
             # A terminal shell prints a display's text: it is recorded once, as a display.
@@ -200,6 +242,7 @@ def tee_outputs(
 
         def write_format_data(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
             format_dict = _masked_bundle(masker, format_dict)
+            recorder.settle()
             # prompt_count is the number the user sees in Out[...].
             capture.result(format_dict, md_dict, displayhook.prompt_count)
             with recorder.quiet():
@@ -213,32 +256,56 @@ def tee_outputs(
 
         def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> Any:
             stb = [masker.whole(line) for line in stb]
-            shown = masker.whole(str(evalue))
+            said = _said(evalue)
+            shown = masker.whole(said)
+            recorder.settle()
             capture.error(etype.__name__, shown, list(stb))
             with recorder.quiet():
                 if errors_as_text:
                     return _traceback_as_text(shell, stb)
-                value: Any = evalue if shown == str(evalue) else _Shown(shown)
+                value: Any = evalue if shown == said and said is not _UNSAYABLE else _Shown(shown)
                 return original_traceback(etype, value, stb)
 
         with ExitStack() as patches:
-            patches.enter_context(_patched(display_pub, "publish", publish))
-            patches.enter_context(_patched(display_pub, "clear_output", clear_output))
-            patches.enter_context(_patched(displayhook, "write_format_data", write_format_data))
-            patches.enter_context(_patched(displayhook, "write_output_prompt", write_output_prompt))
-            patches.enter_context(_patched(shell, "_showtraceback", showtraceback))
-            patches.enter_context(_patched(shell, "showtraceback", show_user_traceback))
+            patches.enter_context(patched(display_pub, "publish", publish))
+            patches.enter_context(patched(display_pub, "clear_output", clear_output))
+            patches.enter_context(patched(displayhook, "write_format_data", write_format_data))
+            patches.enter_context(patched(displayhook, "write_output_prompt", write_output_prompt))
+            patches.enter_context(patched(shell, "_showtraceback", showtraceback))
+            patches.enter_context(patched(shell, "showtraceback", show_user_traceback))
             yield capture
 
 
 def _masked_bundle(masker: Masker, data: dict[str, Any]) -> dict[str, Any]:
-    """A display's text representations masked; images and JSON are left alone."""
+    """A display's representations masked: every string in them (text, HTML, SVG,
+    JSON, JavaScript …) except binary images, whose base64 hides no text."""
     if not masker.secrets:
         return data
     return {
-        kind: masker.whole(value) if kind.startswith("text/") and isinstance(value, str) else value
+        kind: value if kind in _BINARY_IMAGES else _masked(masker, value)
         for kind, value in data.items()
     }
+
+
+def _masked(masker: Masker, value: Any) -> Any:
+    if isinstance(value, str):
+        return masker.whole(value)
+    if isinstance(value, list):
+        return [_masked(masker, item) for item in value]
+    if isinstance(value, dict):
+        return {_masked(masker, key): _masked(masker, item) for key, item in value.items()}
+    return value
+
+
+_UNSAYABLE = "<exception str() failed>"
+
+
+def _said(error: BaseException) -> str:
+    """`str(error)`, which an action's own exception class may make fail."""
+    try:
+        return str(error)
+    except Exception:
+        return _UNSAYABLE
 
 
 @dataclass(frozen=True)
@@ -271,31 +338,12 @@ def refusing_exit(shell: InteractiveShell) -> Iterator[None]:
         print(EXIT_REFUSED, file=sys.stderr)
 
     with ExitStack() as patches:
-        patches.enter_context(_patched(shell, "ask_exit", ask_exit))
+        patches.enter_context(patched(shell, "ask_exit", ask_exit))
         if hasattr(shell, "keepkernel_on_exit"):
             # `quit(keep_kernel=True)` sets it for every later exit of the user's.
             keep = shell.keepkernel_on_exit
-            patches.enter_context(_patched(shell, "keepkernel_on_exit", keep))
+            patches.enter_context(patched(shell, "keepkernel_on_exit", keep))
         yield
-
-
-@contextmanager
-def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
-    """Set `owner.name` for the block, then restore exactly what was there before.
-
-    Methods are patched on the instance, so restoring means removing the instance
-    attribute again, unless the instance had one of its own to begin with.
-    """
-    missing = object()
-    before = vars(owner).get(name, missing) if hasattr(owner, "__dict__") else missing
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        if before is missing:
-            delattr(owner, name)
-        else:
-            setattr(owner, name, before)
 
 
 @contextmanager
@@ -401,6 +449,13 @@ class ShellExecutor:
             # like one inside, so the action ends as interrupted instead of escaping.
             result = ExecutionResult(None)
             result.error_in_exec = KeyboardInterrupt()
+            return result
+        except Exception as error:
+            # IPython itself failed on what the action left behind (it stores a failed
+            # cell's `str(exception)` in its history, which the action's exception
+            # class can make fail): the action failed, the request goes on.
+            result = ExecutionResult(None)
+            result.error_in_exec = error
             return result
 
     def _observe(

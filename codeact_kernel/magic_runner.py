@@ -27,13 +27,15 @@ import concurrent.futures
 import queue
 import sys
 import time
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from IPython.core.error import StdinNotImplementedError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
+from .capture import patched
 from .errors import ApprovalUnavailable
 from .events import Event, Observation
 from .executor import Executor, ShellExecutor, acting, drain_payloads, refusing_exit
@@ -226,6 +228,7 @@ class MainThreadExecutor(ShellExecutor):
         with (
             self.outputs() as capture,
             refusing_exit(shell),
+            _history_teed_once(shell),
             StepTimer(self.step_timeout) as timer,
             self.watch(None) as signals,
             acting(),
@@ -239,6 +242,23 @@ class MainThreadExecutor(ShellExecutor):
                 # `%load` and help pages leave payloads, as they do in the kernel.
                 drain_payloads(shell)
         return self._observe(capture, result, count, timer.fired, signals.interrupted)
+
+
+@contextmanager
+def _history_teed_once(shell: InteractiveShell) -> Iterator[None]:
+    """IPython 9's `run_cell` tees what a cell writes into its history outputs
+    (`_tee`). The `%%codeact` cell's own tee already records what its actions write,
+    under the cell's execution count; a second tee around each action would record it
+    again, under the count of the user's next cell, and double the cost of a write."""
+    if not hasattr(shell, "_tee"):
+        yield
+        return
+
+    def no_tee(channel: str) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    with patched(shell, "_tee", no_tee):
+        yield
 
 
 def _failed(error: BaseException) -> ExecutionResult:

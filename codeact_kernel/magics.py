@@ -3,7 +3,10 @@
 `%load_ext codeact_kernel` registers them with a session of their own; the `codeact`
 kernel registers them with its session, so `%codeact` manages the same conversation
 there (its `%%codeact` cells never reach IPython: the kernel routes them itself, and
-one written by the model inside an action is refused like here).
+one written by the model inside an action is refused like here). Inside an action the
+`%codeact` commands are refused too: the settings and the conversation are the user's,
+and a model that could run them would switch off its own review (`approval auto`) or
+forget the request it is answering (`reset`).
 
 `%load_ext` imports this module, so it imports nothing heavy: the session is cheap to
 make, and the agent, providers and httpx load when a magic is first used. How a request
@@ -28,6 +31,10 @@ if TYPE_CHECKING:
 NESTED = (
     "%%codeact cannot run inside an action of another CodeAct request: the request "
     "already running is the agent. Write the code itself instead."
+)
+COMMAND_IN_ACTION = (
+    "%codeact cannot run inside a code action: its settings and conversation are the "
+    "user's to change. Leave them as they are; ask the user if one should change."
 )
 
 # An interrupted request that is slow to unwind (a server that will not hang up)
@@ -102,6 +109,8 @@ class CodeActMagics:
     @no_var_expand
     def codeact(self, line: str, cell: str | None = None) -> None:
         if cell is None:
+            if in_action():
+                raise UsageError(COMMAND_IN_ACTION)
             self.commands.run(line)
         else:
             self._request(line, cell)

@@ -8,10 +8,14 @@ request's trajectory record in its output metadata (`metadata["codeact"]["trajec
 so every frontend that saves outputs (nbclient, papermill, VS Code) keeps it.
 
 Every update re-sends the whole text (as Markdown and as plain text), so updates are
-throttled by size: at most ten a second, and no more often than keeps what is sent
-under `bytes_per_second` (a runaway model's 100 KB answer is updated every two
-seconds, not ten times a second). Whenever the step moves on (an action, a note, the
-end, an interrupt) the text is shown whole at once.
+throttled by size: at most ten a second, no more often than keeps what is sent under
+`bytes_per_second` (a runaway model's 100 KB answer is updated every two seconds, not
+ten times a second), and only once the text has grown by a `growth`-th since the last
+update once it is past `small` characters. The last rule bounds a step's updates by its
+length however slowly the model streams: they add up to about 2 × (growth + 1) times
+the text (a slow model's 200 KB answer sends under 7 MB, not 100 KB a second for as
+long as it streams), while the text on screen lags the model by at most that fraction. Whenever the step moves on (an
+action, a note, the end, an interrupt) the text is shown whole at once.
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ class InlineFrontend:
 
     throttle_seconds = 0.1
     bytes_per_second = 100_000
+    growth = 16
+    small = 1024
 
     def __init__(
         self,
@@ -102,6 +108,7 @@ class InlineFrontend:
         self._status = ""
         self._last_update = 0.0
         self._sent = ""
+        self._sent_length = 0
         self._footer_text: str | None = None
         # Counted here for an interrupted request's footer (Finished/Failed count too).
         self._actions = 0
@@ -110,7 +117,7 @@ class InlineFrontend:
         if isinstance(event, StepStarted):
             self._flush()
             self._handle, self._pieces, self._length = None, [], 0
-            self._notes, self._status, self._sent = [], "", ""
+            self._notes, self._status, self._sent, self._sent_length = [], "", "", 0
         elif isinstance(event, ModelText):
             self._pieces.append(event.text)
             self._length += len(event.text)
@@ -171,7 +178,11 @@ class InlineFrontend:
 
     def _refresh(self, force: bool = False) -> None:
         interval = max(self.throttle_seconds, 2 * self._length / self.bytes_per_second)
-        if force or time.monotonic() - self._last_update >= interval:
+        grown = (
+            self._sent_length < self.small
+            or self._length - self._sent_length >= self._sent_length / self.growth
+        )
+        if force or (grown and time.monotonic() - self._last_update >= interval):
             self._flush()
 
     def _flush(self) -> None:
@@ -179,6 +190,7 @@ class InlineFrontend:
         if not markdown.strip() or markdown == self._sent:
             return
         self._sent = markdown
+        self._sent_length = self._length
         self._last_update = time.monotonic()
         bundle = {"text/markdown": markdown, "text/plain": markdown}
         if self._handle is None:

@@ -8,7 +8,7 @@ Names
       (`password`, `db_pw`, `PASS`, `secret`, `api_token`, `credentials`, `auth`,
       `api_key`, `SECRET_KEY`, and, in capitals as constants and environment
       variables are written, any `*_KEY` that is not a data structure's key:
-      `WEATHER_KEY`, but not `SORT_KEY`);
+      `WEATHER_KEY`, but not `SORT_KEY`, and a constant's `*_PAT`: `GITHUB_PAT`);
     - *maybe*: the name holds keys of dicts or tables as often as credentials (`key`,
       `sort_key`, `primary_key`, `weather_key`, `private`, `cookie`): the value is a
       secret when it could be a key (a long token of letters and digits, hex …);
@@ -110,6 +110,9 @@ _LAST_WORD_SECRETS = frozenset({"pass", "pw"})
 # Words glued together without a separator (`accesstoken`, `clientsecret`).
 _SECRET_SUFFIXES = ("token", "secret", "secrets", "password", "passwd", "apikey", "privkey")
 _KEY_WORDS = frozenset({"key", "keys"})
+# Secret as the last word of a constant of two words or more: `GITHUB_PAT` (a personal
+# access token), but not `pat` or `PAT`, which name regular expressions.
+_CONSTANT_LAST_WORDS = frozenset({"pat"})
 # Hold a secret as often as not: the value decides.
 _MAYBE_WORDS = frozenset({"private", "cookie", "cookies"})
 # `api_key`, `SECRET_KEY`, `access_tokens`, `sessionkey`: a key or tokens of these are
@@ -210,6 +213,8 @@ def _name_kind(name: str) -> int:
         return _PLAIN
     if _ABOUT_AFTER.intersection(words[last + 1 :]) or _ABOUT_BEFORE.intersection(words[:last]):
         return _ABOUT
+    if words[last] in _CONSTANT_LAST_WORDS and last == len(words) - 1 and _is_constant(name):
+        return _SECRET
     if words[last] in _KEY_WORDS and kinds[last] == _MAYBE and _is_constant(name):
         before = words[last - 1] if last else None
         if before is not None and before not in _DATA_QUALIFIERS:
@@ -226,6 +231,8 @@ def _word_kind(words: list[str], index: int) -> int:
         return _SECRET
     if word in _LAST_WORD_SECRETS:
         return _SECRET if index == len(words) - 1 else _PLAIN
+    if word in _CONSTANT_LAST_WORDS:
+        return _MAYBE if index == len(words) - 1 and index else _PLAIN
     if word in _KEY_WORDS:
         return _SECRET if before in _CREDENTIAL_QUALIFIERS else _MAYBE
     if word == "tokens":

@@ -138,10 +138,13 @@ def execute(
     allow_stdin: bool = False,
     on_stdin: Callable[[dict[str, Any]], str] | None = None,
     during: Callable[[list[dict[str, Any]]], None] | None = None,
+    stop_on_error: bool = True,
 ) -> Execution:
     """Run `code`, answering stdin with `on_stdin`; `during` sees IOPub as it arrives."""
     started = time.monotonic()
-    msg_id = client.execute(code, allow_stdin=allow_stdin or on_stdin is not None)
+    msg_id = client.execute(
+        code, allow_stdin=allow_stdin or on_stdin is not None, stop_on_error=stop_on_error
+    )
     messages: list[dict[str, Any]] = []
     deadline = started + timeout
     idle = False
@@ -239,10 +242,16 @@ class Host:
 
     def request(self, text: str, options: str = "", **kwargs: Any) -> Execution:
         """Run the cell that asks for `text` (keywords as for `execute`)."""
-        return execute(self.client, self.cell(text, options), **kwargs)
+        return self.execute(self.cell(text, options), **kwargs)
 
     def execute(self, code: str, **kwargs: Any) -> Execution:
-        """Run a cell as it is: code, or a `%codeact`/`%%codeact` magic."""
+        """Run a cell as it is: code, or a `%codeact`/`%%codeact` magic.
+
+        The stock kernel may abort a request sent the moment an error reply arrives
+        (ipykernel 7 starts aborting after it sends the reply); the codeact kernel closes
+        that window (kernel.py), so only requests to the stock kernel opt out of aborting.
+        """
+        kwargs.setdefault("stop_on_error", self.name == "kernel")
         return execute(self.client, code, **kwargs)
 
     def request_interrupted(self, text: str, *, once_shown: str) -> tuple[Execution, float | None]:

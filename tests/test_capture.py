@@ -114,3 +114,38 @@ def test_no_reader_or_descriptor_is_left_behind() -> None:
         time.sleep(0.01)
     assert readers() == before
     assert len(os.listdir("/dev/fd")) == descriptors
+
+
+def test_what_is_written_to_the_replaced_stream_itself_is_masked_and_recorded() -> None:
+    """A logging handler made before the action holds the stream, not `sys.stdout`."""
+    stream = io.StringIO()
+    saved = sys.stdout
+    sys.stdout = stream
+    try:
+        held = sys.stdout
+        with recording([KEY], fds=False) as recorder:
+            held.write(f"logged {KEY}\n")
+            print("printed")
+        held.write(f"after {KEY}\n")
+    finally:
+        sys.stdout = saved
+    assert stream.getvalue() == f"logged ***\nprinted\nafter {KEY}\n", "routed only while recording"
+    assert recorder.capture.outputs[0]["text"] == "logged ***\nprinted\n"
+    assert "write" not in vars(stream), "the stream is as it was"
+
+
+def test_a_flush_does_not_show_a_held_start_of_the_key() -> None:
+    key = "local-server-pass-4242"
+    stream = io.StringIO()
+    saved = sys.stdout
+    sys.stdout = stream
+    try:
+        with recording([key], fds=False) as recorder:
+            for char in key:
+                sys.stdout.write(char)
+                sys.stdout.flush()
+            print(" done")
+    finally:
+        sys.stdout = saved
+    assert stream.getvalue() == "*** done\n"
+    assert recorder.capture.outputs[0]["text"] == "*** done\n"

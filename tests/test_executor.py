@@ -86,6 +86,13 @@ def test_images_become_placeholders(shell: InteractiveShell) -> None:
     assert observation.images and observation.outputs[0]["output_type"] == "display_data"
 
 
+def test_images_in_base64_lines_reach_the_model_whole(shell: InteractiveShell) -> None:
+    lines = "\n".join(PIXEL_PNG[i : i + 20] for i in range(0, len(PIXEL_PNG), 20)) + "\n"
+    code = f"display({{'image/png': {lines!r}}}, raw=True)"
+    observation = run(shell, code)
+    assert observation.images == (PIXEL_PNG,)
+
+
 def test_long_output_is_cut_head_and_tail(shell: InteractiveShell) -> None:
     observation = run(shell, "print('a' * 3000 + 'b' * 3000)", observation_chars=1000)
     assert observation.text.startswith("a" * 500)
@@ -111,6 +118,11 @@ def test_history_and_execution_count(shell: InteractiveShell) -> None:
 
 def test_helpers() -> None:
     assert strip_ansi("\x1b[0;31mError\x1b[0m") == "Error"
+    # Hyperlinks (rich, `ls --hyperlink`), titles, cursor and charset escapes.
+    assert strip_ansi("\x1b]8;;https://x.org\x1b\\link\x1b]8;;\x1b\\ done") == "link done"
+    assert strip_ansi("\x1b]0;title\x07ok") == "ok"
+    assert strip_ansi("\x1b[?25lwait\x1b[?25h\x1b(B\x1b7\x1b8") == "wait"
+    assert strip_ansi("[brackets] and \\ stay") == "[brackets] and \\ stay"
     assert cut_middle("abc", 10) == "abc"
     cut = cut_middle("x" * 50 + "y" * 50, 20)
     assert cut.startswith("x" * 10) and cut.endswith("y" * 10)
@@ -245,6 +257,29 @@ def test_as_terminal_shows() -> None:
     assert as_terminal_shows("ab\bc") == "ac"
     assert as_terminal_shows("\b\bx") == "x"
     assert as_terminal_shows("a\rb\bc") == "c"
+    # What is not written over stays, as on a terminal and in JupyterLab.
+    assert as_terminal_shows("downloading 100%\rdone") == "doneloading 100%"
+    assert as_terminal_shows("abc\r") == "abc"
+    # ANSI erase-in-line: to the end, to the start, the whole line.
+    assert as_terminal_shows("downloading 100%\r\x1b[Kdone") == "done"
+    assert as_terminal_shows("\r\x1b[K3\r\x1b[0K2\r\x1b[K1\n") == "1\n"
+    assert as_terminal_shows("long line\x1b[2K\rok") == "ok"
+    assert as_terminal_shows("abcdef\x1b[1Kxy") == "      xy"
+    assert as_terminal_shows("abcdef\b\b\x1b[Kz") == "abcdz"
+    # Keras: backspaces over the last update, then the next one.
+    assert as_terminal_shows("1/3 [=>..]" + "\b" * 10 + "3/3 [====]\n") == "3/3 [====]\n"
+
+
+def test_settling_lines_costs_linear_time() -> None:
+    def seconds(updates: int) -> float:
+        bar = "".join(f"\r{i:7d} [{'#' * (i * 40 // updates):<40}]" for i in range(updates))
+        started = time.perf_counter()
+        assert as_terminal_shows(bar + "\n").startswith(f"{updates - 1:7d} [####")
+        return time.perf_counter() - started
+
+    small = min(seconds(20_000) for _ in range(3))
+    assert seconds(200_000) < 30 * small + 0.5
+    assert as_terminal_shows("x" * 10_000_000 + "\ry") == "y" + "x" * 9_999_999
 
 
 @pytest.mark.parametrize(
@@ -299,22 +334,32 @@ def test_a_background_process_outlives_its_action(shell: InteractiveShell) -> No
         "os.system('echo $HIDDEN_KEY')",
         "k = os.environ['HIDDEN_KEY']\nsys.stdout.write(k[:9])\nsys.stdout.write(k[9:] + '\\n')",
         "k = os.environ['HIDDEN_KEY']\nfor c in k:\n    sys.stdout.write(c)",
+        "for c in os.environ['HIDDEN_KEY']:\n    sys.stdout.write(c)\n    sys.stdout.flush()",
+        "k = os.environ['HIDDEN_KEY']\nprint(k[:5], end='', flush=True)\nprint(k[5:])",
+        "k = os.environ['HIDDEN_KEY']\nos.write(1, k[:6].encode())\nos.write(1, k[6:].encode())",
+        "display({'application/json': {'key': [os.environ['HIDDEN_KEY']]}}, raw=True)",
+        "display({'image/svg+xml': '<svg>' + os.environ['HIDDEN_KEY'] + '</svg>'}, raw=True)",
+        "display({'text/plain': 'k', 'text/javascript': os.environ['HIDDEN_KEY']}, raw=True)",
     ],
 )
+# A key of no known shape is masked only because it is the kernel's own.
+@pytest.mark.parametrize("key", [KEY, "local-server-pass-4242"], ids=["shaped", "shapeless"])
 def test_the_kernels_key_is_masked_in_what_actions_show(
     shell: InteractiveShell,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
     code: str,
+    key: str,
 ) -> None:
-    monkeypatch.setenv("HIDDEN_KEY", KEY)
+    monkeypatch.setenv("HIDDEN_KEY", key)
     run(shell, "import os, sys\nfrom IPython.display import display")
     capfd.readouterr()
-    observation = run(shell, code, hide=[KEY])
+    observation = run(shell, code, hide=[key])
     shown = capfd.readouterr()
-    assert KEY not in shown.out + shown.err
-    assert KEY not in json.dumps(observation.outputs)
-    assert KEY not in observation.text
+    assert key not in shown.out + shown.err
+    assert key not in json.dumps(observation.outputs)
+    assert key not in "".join(o.get("text", "") for o in observation.outputs)
+    assert key not in observation.text
     assert "***" in json.dumps(observation.outputs)
 
 

@@ -84,15 +84,29 @@ def interrupt_a_code_cell(host: Host) -> None:
 
 # --- exit() -------------------------------------------------------------------------
 
-EXITS = ["exit()", "quit()", "get_ipython().ask_exit()", "quit(keep_kernel=True)"]
+AFTER = "print('after exit')"
+EXITS = {
+    "exit()": f"exit()\n{AFTER}",
+    "quit()": f"quit()\n{AFTER}",
+    "exit(0)": f"exit(0)\n{AFTER}",
+    "ask_exit": f"get_ipython().ask_exit()\n{AFTER}",
+    "keep_kernel": f"quit(keep_kernel=True)\n{AFTER}",
+    "exiter": f"get_ipython().exiter()\n{AFTER}",
+    # IPython calls it when it is the whole cell.
+    "bare exit": "exit",
+    "from a thread": (
+        f"import threading\nquitter = threading.Thread(target=quit)\nquitter.start()\n"
+        f"quitter.join()\n{AFTER}"
+    ),
+}
 
 
-@pytest.mark.parametrize("code", EXITS)
+@pytest.mark.parametrize("code", EXITS.values(), ids=list(EXITS))
 def test_exit_in_an_action_leaves_the_kernel_running(
     host: Host, model_server: ScriptedModelServer, code: str
 ) -> None:
     host.execute("survivor = 'still here'")
-    model_server.script(text(action(f"{code}\nprint('after exit')")), text("Done."))
+    model_server.script(text(action(code)), text("Done."))
     result = host.request("finish up and exit")
     assert result.status == "ok", result.content
     assert result.content["payload"] == []
@@ -102,21 +116,64 @@ def test_exit_in_an_action_leaves_the_kernel_running(
     assert host.execute("print(survivor)").stdout == "still here\n"
     told = observation(model_server)
     assert "may not end the user's kernel" in told
-    assert "after exit" in told, "the rest of the action ran, as in IPython"
+    if AFTER in code:
+        assert "after exit" in told, "the rest of the action ran, as in IPython"
     assert "may not end the user's kernel" in streams(result, "stderr"), "the user sees it too"
 
 
-def test_sys_exit_in_an_action_is_an_ordinary_exception(
+STREAM_WRECKS = {
+    "sys.stdout.close()": "import sys\nsys.stdout.close()",
+    "sys.stderr.close()": "import sys\nsys.stderr.close()\n1 / 0",
+    "os.close(1)": "import os\nos.close(1)\nos.close(2)",
+    "sys.stdout replaced": "import os, sys\nsys.stdout = open(os.devnull, 'w')",
+}
+
+
+@pytest.mark.parametrize("code", STREAM_WRECKS.values(), ids=list(STREAM_WRECKS))
+def test_an_action_cannot_take_the_output_away(
+    host: Host, model_server: ScriptedModelServer, code: str
+) -> None:
+    model_server.script(text(action(code)), text(action("print('still printing')")), text("Done."))
+    result = host.request("close the output streams")
+    assert result.status == "ok", result.content
+    assert result.stdout == "still printing\n"
+    assert observation(model_server, 2) == "Observation:\nstill printing"
+    assert host.execute("print('the user too')").stdout == "the user too\n"
+
+
+def test_an_exception_that_cannot_be_printed_is_an_ordinary_failure(
     host: Host, model_server: ScriptedModelServer
 ) -> None:
+    code = (
+        "class Unprintable(Exception):\n    def __str__(self):\n        raise RuntimeError\n"
+        "raise Unprintable()"
+    )
+    model_server.script(text(action(code)), text(action("print('carried on')")), text("Done."))
+    result = host.request("raise something odd")
+    assert result.status == "ok", result.content
+    assert "raise Unprintable()" in observation(model_server)
+    assert result.stdout == "carried on\n"
+
+
+SYSTEM_EXITS = {
+    "import sys\nsys.exit(3)": "SystemExit: 3",
+    "import sys\nsys.exit()": "SystemExit",
+    "raise SystemExit('bye')": "SystemExit: bye",
+}
+
+
+@pytest.mark.parametrize(("code", "told"), SYSTEM_EXITS.items(), ids=list(SYSTEM_EXITS.values()))
+def test_sys_exit_in_an_action_is_an_ordinary_exception(
+    host: Host, model_server: ScriptedModelServer, code: str, told: str
+) -> None:
     model_server.script(
-        text(action("import sys\nsys.exit(3)")),
+        text(action(code)),
         text(action("print('carried on')")),
         text("Done."),
     )
-    result = host.request("exit with status three")
+    result = host.request("exit with a status")
     assert result.status == "ok", result.content
-    assert "SystemExit: 3" in observation(model_server)
+    assert told in observation(model_server)
     assert "carried on" in result.stdout
     time.sleep(0.5)
     assert host.manager.is_alive()
@@ -127,6 +184,7 @@ def test_sys_exit_in_an_action_is_an_ordinary_exception(
 SIGINT_CHANGES = {
     "ignored": "signal.signal(signal.SIGINT, signal.SIG_IGN)",
     "own handler": "signal.signal(signal.SIGINT, lambda *_: print('mine'))",
+    "swallowed": "signal.signal(signal.SIGINT, lambda *_: None)",
     "python default": "signal.signal(signal.SIGINT, signal.default_int_handler)",
     "blocked": "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})",
 }
@@ -146,8 +204,20 @@ def test_an_action_that_changes_sigint_cannot_stop_interrupts(
     assert result.content["ename"] == "KeyboardInterrupt", result.content
     assert time.monotonic() - fired[0] < 1.0
     assert host.manager.is_alive()
-    # The action's SIGINT setting ended with it: the user's cells interrupt as usual.
+    # The action's SIGINT setting ended with it: the user's cells interrupt as usual,
+    # and so does the model's stream in a later request.
     interrupt_a_code_cell(host)
+    interrupt_a_later_stream(host, model_server)
+
+
+def interrupt_a_later_stream(host: Host, model_server: ScriptedModelServer) -> None:
+    model_server.reset()
+    model_server.script(text("Pondering " * 300, chunk_size=4, delay=0.05))
+    during, fired = interrupt_when(host.manager, lambda ms: shows(ms, "Pondering Pondering"))
+    later = host.request("ponder it again", during=during)
+    assert fired, "the later answer streamed"
+    assert later.content["ename"] == "KeyboardInterrupt", later.content
+    assert time.monotonic() - fired[0] < 1.0
 
 
 def test_an_interrupted_actions_traceback_ends_in_the_users_code(
@@ -186,6 +256,34 @@ def test_an_interrupted_async_actions_traceback_has_none_of_our_frames(
     assert kernel_host.execute("print('alive')").stdout == "alive\n"
 
 
+# --- the agent's own controls ---------------------------------------------------------
+
+COMMANDS = {
+    "reset": "%codeact reset",
+    "a setting": "%codeact model openai:elsewhere",
+    "through the shell": "get_ipython().run_line_magic('codeact', 'approval auto')",
+    "a request": "%%codeact\nanswer this one for me",
+}
+
+
+@pytest.mark.parametrize("code", COMMANDS.values(), ids=list(COMMANDS))
+def test_an_action_cannot_drive_codeact_itself(
+    host: Host, model_server: ScriptedModelServer, code: str
+) -> None:
+    host.execute("%codeact reset")
+    model_server.reset()
+    model_server.script(text("Noted."), text(action(code)), text("Done."))
+    assert host.request("remember the number seven").status == "ok"
+    result = host.request("change your own settings")
+    assert result.status == "ok", result.content
+    assert len(model_server.requests) == 3, "no nested request"
+    told = observation(model_server, 2)
+    assert re.search(r"UsageError: %%?codeact cannot run inside a(n| code) action", told), told
+    assert "remember the number seven" in all_text(model_server.requests[2]), "nothing forgotten"
+    assert model_server.requests[2]["body"]["model"] == "test-model"
+    assert model_server.requests[2]["body"]["model"] == model_server.requests[1]["body"]["model"]
+
+
 # --- output that is not valid UTF-8 ---------------------------------------------------
 
 NOT_UTF8 = {
@@ -199,6 +297,19 @@ NOT_UTF8 = {
     "lone surrogate": ("print('lone \\ud800 high')", "lone \ufffd high"),
     "raw bytes on fd 1": ("import os\nos.write(1, b'raw \\xff bytes\\n')", "raw \ufffd bytes"),
     "in an exception": ("raise ValueError('caf\\udce9')", "ValueError: caf\ufffd"),
+    "latin-1 from a subprocess": (
+        "import subprocess\nsubprocess.run(['printf', 'caf\\\\351\\\\n'])",
+        "caf\ufffd",
+    ),
+    "raw bytes on fd 2": ("import os\nos.write(2, b'\\xff\\xfe err\\n')", "\ufffd\ufffd err"),
+    "in display data": (
+        "from IPython.display import display\ndisplay({'text/plain': 'x\\udce9y'}, raw=True)",
+        "x\ufffdy",
+    ),
+    "in a repr": (
+        "class Odd:\n    def __repr__(self):\n        return 'r\\udce9r'\nOdd()",
+        "r\ufffdr",
+    ),
 }
 
 
@@ -214,6 +325,21 @@ def test_output_that_is_not_utf8_never_poisons_a_request(
     model_server.script(text("Still fine."))
     later = host.request("and now something else")
     assert later.status == "ok", later.content
+
+
+def test_a_cell_and_a_request_that_are_not_utf8_never_poison_a_request(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    """A client can send lone surrogates (JSON escapes them); the model gets U+FFFD."""
+    host.execute("%codeact reset")
+    assert host.execute("odd = 'a\udce9b'  # caf\udce9").status == "ok"
+    model_server.reset()
+    model_server.script(text("Seen."), text("Still fine."))
+    assert host.request("what is odd, caf\udce9?").status == "ok"
+    assert host.request("and now something else").status == "ok"
+    sent = user_messages(model_server.requests[1])
+    assert "odd = 'a\ufffdb'  # caf\ufffd" in sent[0]
+    assert "what is odd, caf\ufffd?" in sent[0]
 
 
 # --- output: live, complete, once -----------------------------------------------------
@@ -247,6 +373,13 @@ FD_WRITES = {
         "stderr",
     ),
     "os.write": ("import os\nos.write(1, b'fd-out-4\\n')", "fd-out-4", "stdout"),
+    "os.write 2": ("import os\nos.write(2, b'fd-err-5\\n')", "fd-err-5", "stderr"),
+    "C printf": (
+        "import ctypes\nlibc = ctypes.CDLL(None)\nlibc.printf(b'fd-out-%d\\n', 6)",
+        "fd-out-6",
+        "stdout",
+    ),
+    "!cmd": ("!echo fd-out-7", "fd-out-7", "stdout"),
 }
 
 
@@ -262,15 +395,54 @@ def test_what_subprocesses_write_reaches_the_model_and_the_user_once(
     assert written in observation(model_server)
 
 
+def test_what_forked_workers_print_reaches_the_model_and_the_user(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    code = (
+        "import multiprocessing\n"
+        "def work(i):\n    print(f'worker {i} done', flush=True)\n    return i * i\n"
+        "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
+        "    print('squares', pool.map(work, range(4)))"
+    )
+    model_server.script(text(action(code)), text("Done."))
+    result = host.request("square numbers in a pool")
+    assert result.status == "ok", result.content
+    told = observation(model_server)
+    for i in range(4):
+        assert streams(result).count(f"worker {i} done") == 1
+        assert f"worker {i} done" in told
+    assert "squares [0, 1, 4, 9]" in told
+
+
 def test_subprocess_output_keeps_its_place(host: Host, model_server: ScriptedModelServer) -> None:
     code = (
         "import os, subprocess\nprint('one')\nos.system('echo two')\nprint('three')\n"
-        "subprocess.run(['echo', 'four'])\nprint('five')"
+        "subprocess.run(['echo', 'four'])\nprint('five')\nos.write(1, b'six\\n')\n"
+        "display('seven')\nos.write(2, b'eight\\n')\n'nine'"
     )
     model_server.script(text(action(code)), text("Done."))
-    result = host.request("count to five with help")
-    assert result.stdout == "one\ntwo\nthree\nfour\nfive\n"
-    assert observation(model_server).split()[-5:] == ["one", "two", "three", "four", "five"]
+    result = host.request("count to nine with help")
+    assert result.stdout == "one\ntwo\nthree\nfour\nfive\nsix\n"
+    words = re.findall(r"\b[a-z]+\b", observation(model_server))
+    assert words == ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def test_a_logging_handler_made_before_the_action_is_seen(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    """The handler holds the stream that was `sys.stderr` when it was made."""
+    made = host.execute(
+        "import logging\nearly = logging.getLogger('early')\n"
+        "early.addHandler(logging.StreamHandler())\nearly.propagate = False"
+    )
+    assert made.status == "ok", made.content
+    code = "import os\nearly.warning('logged %s', os.environ['CODEACT_API_KEY'])"
+    model_server.script(text(action(code)), text("Logged."))
+    result = host.request("log the key")
+    assert "logged ***" in streams(result, "stderr")
+    assert TEST_KEY not in result.everything()
+    assert "logged" in observation(model_server)
+    assert TEST_KEY not in all_text(model_server.requests[1])
 
 
 def test_progress_bars_do_not_push_the_result_out(
@@ -313,6 +485,29 @@ KEY_SHOWN = {
         "import os, sys\nfor c in os.environ['CODEACT_API_KEY']:\n    sys.stdout.write(c)\nprint()"
     ),
     "environment": "import os\nprint(dict(os.environ))",
+    "flushed a character at a time": (
+        "import os, sys\nfor c in os.environ['CODEACT_API_KEY']:\n"
+        "    sys.stdout.write(c)\n    sys.stdout.flush()\nprint()"
+    ),
+    "two flushed prints": (
+        "import os\nkey = os.environ['CODEACT_API_KEY']\n"
+        "print(key[:9], end='', flush=True)\nprint(key[9:])"
+    ),
+    "html": (
+        "import os\nfrom IPython.display import HTML, display\n"
+        "display(HTML('<b>' + os.environ['CODEACT_API_KEY'] + '</b>'))"
+    ),
+    "json": (
+        "import os\nfrom IPython.display import JSON, display\n"
+        "display(JSON({'key': os.environ['CODEACT_API_KEY']}))"
+    ),
+    "svg": (
+        "import os\nfrom IPython.display import SVG, display\n"
+        "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"><text>'"
+        " + os.environ['CODEACT_API_KEY'] + '</text></svg>'))"
+    ),
+    "%env": "%env CODEACT_API_KEY",
+    "!env": "!env",
 }
 
 
@@ -324,6 +519,8 @@ def test_the_kernels_key_is_masked_in_what_the_user_sees(
     result = host.request("show me the key")
     assert result.status == "ok", result.content
     assert TEST_KEY not in result.everything()
+    # As the notebook keeps them: a stream's messages joined.
+    assert TEST_KEY not in streams(result)
     assert "***" in result.everything()
     assert TEST_KEY not in all_text(model_server.requests[1])
 

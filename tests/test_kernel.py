@@ -9,6 +9,7 @@ is in test_hosts.py.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from kernel_harness import (
@@ -16,6 +17,7 @@ from kernel_harness import (
     execute,
     kernel_env,
     running_kernel,
+    shell_reply,
 )
 from model_server import ScriptedModelServer, text
 
@@ -112,6 +114,27 @@ def test_action_payloads_do_not_reach_the_users_next_cell(
     assert result.content["payload"] == []
     assert "Return the number of items" in result.everything(), "the help page shows inline"
     assert host.execute("after = 1").content["payload"] == []
+
+
+def test_a_cell_sent_as_an_error_reply_arrives_runs(kernel_host: Host) -> None:
+    """Run All stops at an error: requests queued before the error reply are aborted. One
+    sent once the reply is in must run; ipykernel 7 alone aborts some (2 in 30 here)."""
+    host, client = kernel_host, kernel_host.client
+    statuses = []
+    for _ in range(20):
+        sleeping = client.execute("import time\ntime.sleep(10)")
+        time.sleep(0.1)
+        host.manager.interrupt_kernel()
+        assert shell_reply(client, sleeping)["content"]["ename"] == "KeyboardInterrupt"
+        statuses.append(shell_reply(client, client.execute("ran = 1"))["content"]["status"])
+        assert shell_reply(client, client.execute("1 / 0"))["content"]["status"] == "error"
+        statuses.append(shell_reply(client, client.execute("ran = 2"))["content"]["status"])
+    assert statuses == ["ok"] * 40
+    # Queued before the error reply (as Run All queues them): aborted, as in IPython.
+    first, second = client.execute("1 / 0"), client.execute("never = 1")
+    assert shell_reply(client, first)["content"]["status"] == "error"
+    assert shell_reply(client, second)["content"]["status"] == "aborted"
+    assert host.execute("print('never' in dir())").stdout == "False\n"
 
 
 # --- 3. actions may await: they run on the kernel's own loop --------------------------

@@ -25,3 +25,20 @@ def test_top_level_await_in_an_action(magic_host: Host, model_server: ScriptedMo
     assert "top-level `await`" in result.everything()
     assert "synchronous instead" in result.stdout
     assert "worker thread" in user_messages(model_server.requests[1])[-1]
+
+
+def test_an_actions_output_is_kept_in_the_cells_history_once(
+    magic_host: Host, model_server: ScriptedModelServer
+) -> None:
+    """IPython records what a cell writes in its history; the action's lines are the
+    `%%codeact` cell's, once (not also the next cell's)."""
+    model_server.script(text("```python\nprint('only once')\n```"), text("Done."))
+    result = magic_host.request("print it once")
+    assert result.status == "ok", result.content
+    count = result.content["execution_count"]
+    check = magic_host.execute(
+        "outputs = get_ipython().history_manager.outputs\n"
+        "print(sorted(n for n, kept in outputs.items() for o in kept"
+        " if o.output_type == 'out_stream' and 'only once' in o.bundle['stream']))"
+    )
+    assert check.stdout == f"[{count}]\n", check.content

@@ -57,6 +57,8 @@ SECRET_NAMES = [
     "WEATHER_KEY",
     "MAPBOX_KEY",
     "SENTRY_DSN",
+    "GITHUB_PAT",
+    "AZURE_DEVOPS_PAT",
     "passphrase",
     "password2",
     "token_value",
@@ -91,6 +93,9 @@ PLAIN_NAMES = [
     "MIN_SECRET_LENGTH",
     "KEY_PATTERN",
     "SSH_AUTH_SOCK",
+    "PAT",
+    "pat",
+    "PAT_FILE",
 ]
 KEY_SHAPED = [
     OPENAI_KEY,

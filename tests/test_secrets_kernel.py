@@ -29,6 +29,7 @@ SECRET_ENVIRONMENT = {
     "MAPBOX_KEY": MAPBOX_KEY,
     "SMTP_PASSWORD": "mailbox-pass",
     "SERVICE_TOKEN": "t1",
+    "GITHUB_PAT": "plain-pat-value",
 }
 PUBLIC_ENVIRONMENT = {"SORT_KEY": "date", "REPORT_TITLE": "quarterly"}
 
@@ -99,6 +100,7 @@ LONG_SECRETS = [
     "wrapped-secret",
     "default-secret",
     "mailbox-pass",
+    "plain-pat-value",
     WEATHER_KEY,
     MAPBOX_KEY,
     TEST_KEY,
