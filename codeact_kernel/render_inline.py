@@ -14,8 +14,9 @@ ten times a second), and only once the text has grown by a `growth`-th since the
 update once it is past `small` characters. The last rule bounds a step's updates by its
 length however slowly the model streams: they add up to about 2 × (growth + 1) times
 the text (a slow model's 200 KB answer sends under 7 MB, not 100 KB a second for as
-long as it streams), while the text on screen lags the model by at most that fraction. Whenever the step moves on (an
-action, a note, the end, an interrupt) the text is shown whole at once.
+long as it streams), while the text on screen lags the model by at most that fraction.
+Whenever the step moves on (an action, a note, the end, an interrupt) the text is
+shown whole at once.
 """
 
 from __future__ import annotations
