@@ -197,10 +197,11 @@ class CodeActKernel(IPythonKernel):
             return True
 
         self._forward_input(allow_stdin)
+        requests = self.codeact.requests
         try:
             await run_cancellable(answer)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            return self._interrupt_reply(count, options)
+            return self._interrupt_reply(count, options, started=self.codeact.requests > requests)
         except CodeActError as error:
             return self._error_reply(error, count)
         except Exception as error:
@@ -228,8 +229,11 @@ class CodeActKernel(IPythonKernel):
             "user_expressions": {},
         }
 
-    def _interrupt_reply(self, count: int, options: CellOptions) -> dict[str, Any]:
-        return self._error_reply(KeyboardInterrupt(interrupted_message(options)), count)
+    def _interrupt_reply(
+        self, count: int, options: CellOptions, *, started: bool = True
+    ) -> dict[str, Any]:
+        message = interrupted_message(options, started=started)
+        return self._error_reply(KeyboardInterrupt(message), count)
 
     def _show_error(self, etype: type, evalue: BaseException, stb: list[str]) -> None:
         assert self.shell is not None

@@ -125,10 +125,11 @@ class CodeActMagics:
             raise UsageError(STILL_STOPPING)
         from .magic_runner import answer
 
+        requests = self.session.requests
         try:
             outcome = answer(self.shell, self.session, cell.strip("\n"), options)
         except KeyboardInterrupt:
-            message = interrupted_message(options)
+            message = interrupted_message(options, started=self.session.requests > requests)
             raise shown_briefly(self.shell, KeyboardInterrupt(message)) from None
         except CodeActError as error:
             raise shown_briefly(self.shell, error) from None

@@ -46,6 +46,10 @@ if TYPE_CHECKING:  # loaded with the first request: kernel start and %load_ext s
 
 INTERRUPTED = "The request was interrupted; what happened so far is kept in the conversation."
 INTERRUPTED_UNREMEMBERED = "The request was interrupted (--no-history: it is not remembered)."
+INTERRUPTED_BEFORE_START = (
+    "The request was interrupted before it reached the model (while its settings, model or "
+    "tools were being prepared); nothing of it is kept."
+)
 REPLAYED = "[Answered earlier in this notebook; its code cells were re-run without the model.]"
 
 # Lines that manage CodeAct itself tell the model nothing about the user's work, and a
@@ -393,6 +397,8 @@ class _Acting:
             forget()
 
 
-def interrupted_message(options: CellOptions) -> str:
-    """What an interrupted request's error says."""
+def interrupted_message(options: CellOptions, *, started: bool = True) -> str:
+    """What an interrupted request's error says; `started`: it got as far as the model."""
+    if not started:
+        return INTERRUPTED_BEFORE_START
     return INTERRUPTED if options.history else INTERRUPTED_UNREMEMBERED

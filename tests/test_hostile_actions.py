@@ -190,6 +190,7 @@ SIGINT_CHANGES = {
 }
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("change", SIGINT_CHANGES.values(), ids=list(SIGINT_CHANGES))
 def test_an_action_that_changes_sigint_cannot_stop_interrupts(
     host: Host, model_server: ScriptedModelServer, change: str
@@ -220,6 +221,7 @@ def interrupt_a_later_stream(host: Host, model_server: ScriptedModelServer) -> N
     assert time.monotonic() - fired[0] < 1.0
 
 
+@pytest.mark.timing
 def test_an_interrupted_actions_traceback_ends_in_the_users_code(
     host: Host, model_server: ScriptedModelServer
 ) -> None:
@@ -242,6 +244,7 @@ def test_an_interrupted_actions_traceback_ends_in_the_users_code(
     assert "interrupts.py" not in told and "_on_sigint" not in told
 
 
+@pytest.mark.timing
 def test_an_interrupted_async_actions_traceback_has_none_of_our_frames(
     kernel_host: Host, model_server: ScriptedModelServer
 ) -> None:

@@ -8,6 +8,7 @@ between them is tested in test_kernel.py and test_magics_kernel.py.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -382,6 +383,24 @@ def test_a_detected_model_is_named_in_the_footer(
     assert model_server.requests[-1]["body"]["model"] == "served-model"
 
 
+@pytest.mark.parametrize("name", HOSTS)
+def test_an_interrupt_before_the_model_is_reached_says_nothing_was_kept(
+    name: HostName, jupyter_path: Path
+) -> None:
+    """Interrupted while the model is being detected (a server that never answers)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        with start_host(name, jupyter_path, kernel_env(None, CODEACT_BASE_URL=url)) as host:
+            msg_id = host.client.execute(host.cell("summarize the data"), stop_on_error=False)
+            time.sleep(0.5)
+            host.manager.interrupt_kernel()
+            reply = shell_reply(host.client, msg_id)["content"]
+            assert reply["ename"] == "KeyboardInterrupt"
+            assert "before it reached the model" in reply["evalue"]
+            assert "kept in the conversation" not in reply["evalue"]
+            assert host.execute("print('alive')").stdout == "alive\n"
+
+
 # --- approval ----------------------------------------------------------------------------
 
 
@@ -411,6 +430,7 @@ def test_approval_through_stdin(host: Host, model_server: ScriptedModelServer) -
     assert "%codeact approval auto" in unattended.content["evalue"]
 
 
+@pytest.mark.timing
 def test_interrupt_while_asking_for_approval(
     strict_host: Host, model_server: ScriptedModelServer
 ) -> None:
@@ -442,6 +462,7 @@ def test_step_timeout_interrupts_the_action_and_tells_the_model(
 # --- interrupts ----------------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_interrupt_while_streaming_many_times(
     host: Host, model_server: ScriptedModelServer
 ) -> None:
@@ -458,6 +479,7 @@ def test_interrupt_while_streaming_many_times(
     assert host.execute("print(1 + 1)").stdout == "2\n"
 
 
+@pytest.mark.timing
 def test_interrupt_while_the_model_is_silent(host: Host, model_server: ScriptedModelServer) -> None:
     for _ in range(3):
         model_server.script(hang(30))
@@ -476,6 +498,7 @@ def test_interrupt_while_the_model_is_silent(host: Host, model_server: ScriptedM
     assert host.execute("print('alive')").stdout == "alive\n"
 
 
+@pytest.mark.timing
 def test_interrupt_during_an_action_many_times(
     host: Host, model_server: ScriptedModelServer
 ) -> None:

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from kernel_harness import (
     Host,
     execute,
@@ -140,6 +141,7 @@ def test_a_cell_sent_as_an_error_reply_arrives_runs(kernel_host: Host) -> None:
 # --- 3. actions may await: they run on the kernel's own loop --------------------------
 
 
+@pytest.mark.timing
 def test_interrupt_during_an_awaiting_action(
     kernel_host: Host, model_server: ScriptedModelServer
 ) -> None:

@@ -396,6 +396,7 @@ def test_a_given_session_is_shared(
 # --- interrupts and timeouts --------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_interrupt_while_streaming(
     shell: InteractiveShell, model_server: ScriptedModelServer
 ) -> None:
@@ -411,6 +412,7 @@ def test_interrupt_while_streaming(
     assert run(shell, "alive = True").success
 
 
+@pytest.mark.timing
 def test_interrupt_while_the_model_is_silent(
     shell: InteractiveShell, model_server: ScriptedModelServer
 ) -> None:
@@ -421,6 +423,7 @@ def test_interrupt_while_the_model_is_silent(
     assert time.monotonic() - fired[0] < 1.0
 
 
+@pytest.mark.timing
 def test_interrupt_during_an_action(
     shell: InteractiveShell, model_server: ScriptedModelServer
 ) -> None:

@@ -190,6 +190,7 @@ def test_the_commands_list_servers_and_tools_without_secrets(host: Host) -> None
     assert "%codeact mcp add NAME URL [--header K=V]" in help_text
 
 
+@pytest.mark.timing
 def test_an_interrupt_stops_a_waiting_tool_call_within_a_second(
     host: Host, model_server: ScriptedModelServer
 ) -> None:
@@ -204,6 +205,7 @@ def test_an_interrupt_stops_a_waiting_tool_call_within_a_second(
     assert time.monotonic() - started < 5, "the server stayed up"
 
 
+@pytest.mark.timing
 def test_an_interrupt_stops_a_call_from_a_user_cell_within_a_second(host: Host) -> None:
     host.execute("mcp.demo.add(1)", timeout=FIRST_REQUEST)
     during, fired = interrupt_when(

@@ -909,6 +909,7 @@ def test_a_slow_start_from_a_server_that_is_up_is_served(
     assert len(model_server.requests) == 1
 
 
+@pytest.mark.timing
 @every_provider
 def test_a_start_slower_than_first_token_timeout_fails_once(
     dialect: Dialect, model_server: ScriptedModelServer
@@ -969,6 +970,7 @@ def test_connect_timeouts_are_retried_with_backoff(dialect: Dialect) -> None:
     assert outcome.notices == ["timed out, retrying in 0.5 s", "timed out, retrying in 1 s"]
 
 
+@pytest.mark.timing
 @every_provider
 def test_total_timeout_bounds_a_slow_start(dialect: Dialect) -> None:
     outcome, seconds = timed(

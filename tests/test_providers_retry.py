@@ -43,6 +43,7 @@ def test_server_asked_wait_wins_up_to_the_cap() -> None:
     assert policy.delay(0, httpx.Headers({"retry-after": "31"})) is None
 
 
+@pytest.mark.timing
 def test_retry_after_formats() -> None:
     assert retry_after(httpx.Headers({"retry-after": "1.5"})) == 1.5
     assert retry_after(httpx.Headers({"retry-after": "soon"})) is None

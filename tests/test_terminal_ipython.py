@@ -80,6 +80,7 @@ def test_a_request_streams_plain_text_to_the_terminal(
     assert line.split() == ["observation_chars", "1234", "config"], "ipython_config.py"
 
 
+@pytest.mark.timing
 def test_ctrl_c_while_the_model_streams(terminal: Any, model_server: ScriptedModelServer) -> None:
     for _ in range(2):
         model_server.script(text("Thinking " * 300, chunk_size=4, delay=0.05))
@@ -96,6 +97,7 @@ def test_ctrl_c_while_the_model_streams(terminal: Any, model_server: ScriptedMod
     assert "42" in enter(terminal, "print(6 * 7)")
 
 
+@pytest.mark.timing
 def test_ctrl_c_during_an_action(terminal: Any, model_server: ScriptedModelServer) -> None:
     enter(terminal, "kept = 'intact'")
     model_server.script(text("```python\nimport time\nprint('sleeping')\ntime.sleep(30)\n```"))
