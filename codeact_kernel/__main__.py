@@ -1,10 +1,11 @@
 """`python -m codeact_kernel`: the kernel launcher that Jupyter runs, and `install`.
 
 Jupyter starts the kernel with the argv of the kernelspec that install.py writes:
-`python -m codeact_kernel -f CONNECTION_FILE`. Those options, and any other, are
-ipykernel's and go to its IPKernelApp unchanged. Help, version and any word that is not
-an option are answered here: ipykernel would print its own help and IPython's version,
-and start a kernel that waits forever for a client after a mistyped `instal`.
+`python -m codeact_kernel -f CONNECTION_FILE`. Those options, and ipykernel's others
+(`--debug`, `--Class.trait=value`), go to its IPKernelApp unchanged. Help, version, any
+word that is not an option and any option ipykernel does not know are answered here:
+ipykernel would print its own help and IPython's version, and start a kernel that waits
+forever for a client after a mistyped `instal` or `--bogus=1`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import difflib
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from importlib import metadata
 
 from .version import __version__
@@ -64,8 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["install"]:
         from .install import main as install_main
 
-        install_main(args[1:])
-        return 0
+        return install_main(args[1:])
     # As in traitlets: what follows `--` is not ours to interpret.
     ours = args[: args.index("--")] if "--" in args else args
     if args[:1] == ["help"] or {"-h", "--help", "--help-all"} & set(ours):
@@ -86,8 +86,14 @@ def launch(args: list[str]) -> int:
     from .kernel import CodeActKernel
 
     app = IPKernelApp.instance(kernel_class=CodeActKernel)
+    # traitlets takes any `--word=value` for configuration and starts a kernel that
+    # waits forever (and `--word` alone gets argparse's 30-line usage with "expected
+    # one argument"): an option ipykernel does not know is refused here, in our words.
+    problem = _option_problem(args, _option_names(app.aliases), _option_names(app.flags))
+    if problem:
+        return usage_error(problem)
     # Parsed once here, before anything binds a port or writes a connection file, and
-    # again by initialize(). Unknown options exit here with argparse's status 2.
+    # again by initialize(). Malformed options exit here with argparse's status 2.
     try:
         app.parse_command_line(args)
     except SystemExit as exit_:
@@ -106,9 +112,42 @@ def usage_error(message: str) -> int:
     return 2
 
 
-def _suggestion(word: str) -> str:
+def _suggestion(word: str, options: Collection[str] = ()) -> str:
+    """A command, or an option as it is written, close to `word`."""
+    if word.startswith("-"):
+        candidates = {*COMMANDS, *(_spelled(name) for name in options)}
+        bare = {candidate.lstrip("-"): candidate for candidate in candidates}
+        close = difflib.get_close_matches(word.lstrip("-"), bare, n=1)
+        return f" (did you mean {bare[close[0]]!r}?)" if close else ""
     close = difflib.get_close_matches(word, COMMANDS, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _option_names(keys: Iterable[str | tuple[str, ...]]) -> set[str]:
+    """The names of traitlets aliases or flags, from their table's keys (a key may name
+    several)."""
+    return {name for key in keys for name in ((key,) if isinstance(key, str) else key)}
+
+
+def _spelled(name: str) -> str:
+    return f"-{name}" if len(name) == 1 else f"--{name}"
+
+
+def _option_problem(args: Sequence[str], aliases: set[str], flags: set[str]) -> str:
+    """What is wrong with the options, in one line ("" if nothing): an option that is
+    neither ipykernel's nor a `--Class.trait` setting, or one that lacks its value."""
+    ours = list(args[: args.index("--")] if "--" in args else args)
+    for index, arg in enumerate(ours):
+        if not arg.startswith("-") or arg == "-":
+            continue  # an option's value, or a stray word (refused later)
+        name, equals, _ = arg.lstrip("-").partition("=")
+        spelled = arg.partition("=")[0]
+        if name not in aliases | flags and "." not in name:
+            return f"unknown option {spelled!r}{_suggestion(spelled, aliases | flags)}"
+        following = ours[index + 1] if index + 1 < len(ours) else "-"
+        if name in aliases and name not in flags and not equals and following.startswith("-"):
+            return f"option {spelled!r} needs a value"
+    return ""
 
 
 if __name__ == "__main__":

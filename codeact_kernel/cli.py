@@ -69,9 +69,13 @@ examples:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["help"]:
+        # `codeact help [COMMAND]`, as `python -m codeact_kernel help` works.
+        words = [*words[1:2], "--help"]
     try:
         parser = build_parser()
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(words)
         if getattr(args, "func", None) is None:
             parser.print_help()
             return USAGE

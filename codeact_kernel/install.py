@@ -2,7 +2,8 @@
 
 It also says when JupyterLab will not find the extension (`pip install` of a source tree
 in which it was not built installs the kernel alone), since that is the step users take
-right after installing.
+right after installing. A kernelspec it cannot write (no rights for the system-wide
+default, a bad `--prefix` or `--name`) is one line on stderr, not a traceback.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def labextension_installed(paths: list[str] | None = None) -> bool:
     return any((Path(path) / LABEXTENSION / "package.json").is_file() for path in paths)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Install as the command line says; the exit status (argparse exits 2 itself)."""
     parser = argparse.ArgumentParser(
         prog="python -m codeact_kernel install",
         description=f"Install the {DISPLAY_NAME} kernelspec ({KERNEL_NAME!r}).",
@@ -71,7 +73,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default=KERNEL_NAME, help="kernelspec name")
     args = parser.parse_args(argv)
     prefix = sys.prefix if args.sys_prefix else args.prefix
-    path = install(user=args.user, prefix=prefix, name=args.name)
+    try:
+        path = install(user=args.user, prefix=prefix, name=args.name)
+    except ValueError as error:  # jupyter_client's word on a kernelspec name
+        parser.error(str(error).replace("  ", " "))
+    except OSError as error:
+        # Without --user or a prefix the kernelspec goes system-wide, which needs rights
+        # a user rarely has: one line, and what to do instead.
+        target = error.filename or prefix or "the system-wide Jupyter directory"
+        advice = ""
+        if isinstance(error, PermissionError):
+            advice = " Use --user (for you) or --sys-prefix (for this environment)."
+        print(
+            f"{parser.prog}: cannot install into {target}: {error.strerror or error}.{advice}",
+            file=sys.stderr,
+        )
+        return 1
     print(f"Installed kernelspec {args.name} in {path}")
     if not labextension_installed():
         print(NO_LABEXTENSION, file=sys.stderr)
+    return 0

@@ -11,8 +11,10 @@ The decision is made on the text the user wrote (DESIGN.md §4), in this order:
    such text (a letter of such a script; no space, no ASCII punctuation, no ``_``,
    which is how code joins words; a ``?`` may end it) is natural language, unless a
    run is a name defined in the user's namespace or the builtins: ``数据`` is code
-   once ``数据 = 1`` ran, and ``数据?`` is help on it. The same holds for a cell that
-   is one keyword written the way a sentence starts: ``Continue``, ``Try``.
+   once ``数据 = 1`` ran, and ``数据?`` is help on it. A run may quote a dotted name
+   (``用plt.plot画图`` is ``用plt`` and its attribute): its first name decides. The
+   same holds for a cell that is one keyword written the way a sentence starts:
+   ``Continue``, ``Try``.
 4. A cell that compiles as IPython compiles it is code: it parses, and each
    top-level statement compiles on its own (top-level ``await`` included). So a
    cell of comments is code, and so is a single name (``help``, ``df``, ``thanks``:
@@ -46,10 +48,12 @@ The decision is made on the text the user wrote (DESIGN.md §4), in this order:
      **Prose signals**: each pair of words or numbers side by side, which no Python
      statement has (``load the``, ``top 10``; keywords do not count, so
      ``for x in y`` has none, nor does a soft keyword where a statement starts:
-     ``match x + 1``), two for a question (several words ending in ``?``),
-     one for each Markdown inline code span. Ties go to prose. Strings, comments,
-     list markers (``1.``, ``-``) and Markdown emphasis are left out of the count,
-     so ``print("hello world"`` is code and ``- load data`` is prose.
+     ``match x + 1``; but a keyword that takes nothing, like ``try`` or
+     ``continue``, followed by two words is one: ``try again with bins=20``), two
+     for a question (several words ending in ``?``), one for each Markdown inline
+     code span. Ties go to prose. Strings, comments, list markers (``1.``, ``-``),
+     Markdown emphasis and smileys (``:)``) are left out of the count, so
+     ``print("hello world"`` is code and ``- load data`` is prose.
    - A line with no signal either way that starts with a statement keyword (soft
      ones included) is read by Python's parser in the block where the keyword
      belongs (``else`` after an ``if``, ``break`` in a loop, ``return`` in a
@@ -64,11 +68,24 @@ The decision is made on the text the user wrote (DESIGN.md §4), in this order:
    - A **short** line, though, has nothing but a keyword or a name to look like
      code: one word, or a keyword and one plain word or a list of them, perhaps
      with a full stop (``continue``, ``try``, ``pass``, ``if ready``,
-     ``return x``, ``lambda calculus``, ``Thanks``). Each run of short lines takes
-     the side of the lines around it: code next to a code line or when its lines
-     sit at different indentations, like a block (``if ready`` above an indented
-     ``go()``, ``def f`` above ``return x``); prose otherwise. So ``continue``
+     ``return it``, ``lambda calculus``, ``Thanks``). It is code when its words
+     are what only code has: a keyword that takes an operand (not ``try`` or
+     ``continue``), no full stop, and operands that are names of code: one letter
+     (not ``a`` or ``I``), a number, a keyword, ``self``, a word joined by ``_`` or
+     digits or with a capital inside, a capitalised class after ``class``,
+     ``except``, ``raise``, a module Python finds after ``import`` or ``from``, or a
+     name the user defined (``if x``, ``while True``, ``return df`` once ``df``
+     exists, ``class Foo``, ``from os``, ``yield from``); and always
+     after ``def``, ``elif``, ``nonlocal``, which English has no use for. Otherwise
+     each run of short lines takes the side of the lines around it: code next to a
+     code line or when its lines sit at different indentations, like a block
+     (``if ready`` above an indented ``go()``); prose otherwise. So ``continue``
      alone goes to the model, and so does ``Thanks`` followed by ``now plot it``.
+   - A line in a script written without spaces that quotes code is prose: its letters
+     touch ASCII letters, or follow a digit or a closing bracket (``画出y=sin(x)的图像``,
+     ``把df['a']画出来``), which a Python name never does. Its full-width punctuation
+     (``，。？``) is one prose signal each; in a line without such letters it is a
+     typo in code (``print(a，b)``), and IPython names the character.
    - Blank lines, comments and the inside of triple-quoted strings are not counted;
      Markdown fences (````` ``` `````) count as prose.
    - The cell is natural language when its first judged line is prose ending in
@@ -83,7 +100,9 @@ Known limits, by design: a typo in a keyword reads as prose (``improt pandas``);
 equation with a word in front reads as code (``solve x^2 - 4 = 0``), and so does a
 sentence whose words happen to chain into Python through keywords (``return it if
 possible``); a one-word request in a language written with spaces is a name
-(``thanks``, ``계속``). ``%%codeact`` settles each. Autocall (off by default in
+(``thanks``, ``계속``); a request without spaces that is a call is code
+(``加上图例(legend)``), and a broken line whose name mixes scripts reads as prose
+(``df数据 = (``). ``%%codeact`` settles each. Autocall (off by default in
 IPython) is not modelled. Nothing is cached per cell; a cell that compiles costs
 one ``compile`` call.
 """
@@ -93,9 +112,11 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import importlib.util
 import itertools
 import keyword
 import re
+import sys
 import unicodedata
 import warnings
 from collections.abc import Collection, Container
@@ -162,7 +183,8 @@ def route_cell(
         magics = _builtin_line_magics() if line_magics is None else line_magics
         if _is_automagic(transformed, magics):
             return code
-    return Route("natural_language", cell) if _reads_as_prose(lines) else code
+    prose = _reads_as_prose(lines, namespace or ())
+    return Route("natural_language", cell) if prose else code
 
 
 # --- %%codeact --------------------------------------------------------------------
@@ -292,9 +314,11 @@ def _swallowed_by_ipython(line: str) -> bool:
         return False
     if _EXPLICIT_IPYTHON.match(line):
         return _is_help_on_keyword(line)
-    # A question ending in `?` becomes `%pinfo <last word>`; an escape without a
-    # name becomes a magic named "" or a tuple of quoted words.
-    return line.startswith(_ESCAPE_CHARS) or _is_question(_strip_markup(line)[0])
+    # A question ending in `?` becomes `%pinfo <last word>` (so does one without
+    # spaces that quotes code: `y=sin(x)的图像?`); an escape without a name becomes a
+    # magic named "" or a tuple of quoted words.
+    text = _strip_markup(line)[0]
+    return line.startswith(_ESCAPE_CHARS) or _is_question(text) or bool(_GLUED.search(text))
 
 
 # IPython's own magics classes (IPython 9 imports them lazily, on attribute access).
@@ -366,7 +390,9 @@ def _is_request_by_name(cell: str, namespace: Container[str]) -> bool:
     """True if the cell reads as names that are not defined, but is a request: every
     line a sentence without spaces, or the cell one capitalised keyword (`Continue`,
     the way a sentence starts). A `?` may end a line: IPython would read `画图?` as
-    help on the name `画图`."""
+    help on the name `画图`. A sentence may quote a dotted name (`用plt.plot画图`,
+    Python's `用plt` and its attribute `plot画图`), so it is the first name that must
+    not be defined."""
     lines = [line.strip() for line in cell.splitlines()]
     runs = [line.rstrip("?") for line in lines if line and not line.startswith("#")]
     if not runs:
@@ -379,12 +405,17 @@ def _is_request_by_name(cell: str, namespace: Container[str]) -> bool:
     if not (unspaced or capitalised):
         return False
     # Python reads names in NFKC form: half-width ﾃﾞｰﾀ is the variable データ.
-    names = (unicodedata.normalize("NFKC", run) for run in runs)
+    names = (unicodedata.normalize("NFKC", run.split(".")[0]) for run in runs)
     return not any(name in namespace or name in vars(builtins) for name in names)
 
 
 def _is_unspaced_run(run: str) -> bool:
-    return _UNSPACED_RUN.fullmatch(run) is not None and _UNSPACED_LETTER.search(run) is not None
+    """A sentence without spaces: runs of word characters joined by dots, the first with
+    a letter of a script written without spaces (`df.数据` is an attribute, not one)."""
+    first, *rest = run.split(".")
+    return _UNSPACED_LETTER.search(first) is not None and all(
+        _UNSPACED_RUN.fullmatch(part) is not None for part in (first, *rest)
+    )
 
 
 # --- prose or code, line by line --------------------------------------------------
@@ -397,6 +428,8 @@ _STRING = re.compile(r"""(?<![\w'"])[rRbBuUfF]{0,2}(["'])(?:\\.|(?!\1)[^\\])*\1"
 _COMMENT = re.compile(r"#.*")
 _LIST_MARKER = re.compile(r"\A\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _EMPHASIS = re.compile(r"(?<![\w*])(\*\*?)(?=[^\s*])([^*]+?)(?<=[^\s*])\1(?![\w*])")
+# A smiley on its own: `try again :)` has no unbalanced bracket.
+_EMOTICON = re.compile(r"(?:(?<=\s)|\A)[:;]-?[()DPp](?=\s|\Z)")
 
 # A word may hold apostrophes ("what's") and end in one ("users'").
 _TERM = re.compile(rf"(?!\d){_WORD_CHAR}(?:{_WORD_CHAR}|'(?={_WORD_CHAR}))*'?|\d[\w.]*")
@@ -448,15 +481,15 @@ def _strip_markup(line: str) -> tuple[str, int]:
     # words on either side apart. Strings go first: a backtick in one is no Markdown.
     text, inline_code = _BACKTICKS.subn(" ", _STRING.sub("$", line))
     text = _COMMENT.sub("", text)
-    text = _LIST_MARKER.sub("", text)
+    text = _EMOTICON.sub(" ", _LIST_MARKER.sub("", text))
     return _EMPHASIS.sub(r"\2", text), inline_code
 
 
-def _reads_as_prose(lines: list[str]) -> bool:
+def _reads_as_prose(lines: list[str], namespace: Container[str]) -> bool:
     judged = [
         (line.strip(), verdict, len(line) - len(line.lstrip()))
         for line in lines
-        if (verdict := _judge(line.strip())) is not None
+        if (verdict := _judge(line.strip(), namespace)) is not None
     ]
     if not judged:
         return False
@@ -490,7 +523,7 @@ def _side_with_neighbours(judged: list[tuple[str, _Verdict, int]]) -> list[bool]
     return prose
 
 
-def _judge(line: str) -> _Verdict | None:
+def _judge(line: str, namespace: Container[str]) -> _Verdict | None:
     """Judge one stripped line; None: not counted."""
     if not line or line.startswith("#"):
         return None
@@ -501,7 +534,9 @@ def _judge(line: str) -> _Verdict | None:
     text, inline_code = _strip_markup(line)
     if text.rstrip().endswith(":") and _is_block_header(line):
         return "code"  # checked first: `match command:` and `case x:` have word pairs
-    prose = inline_code + _word_pairs(text)
+    if _GLUED.search(text):
+        return "prose"  # 画出y=sin(x)的图像
+    prose = inline_code + _word_pairs(text) + _full_width(text)
     if _is_question(text):
         prose += 2
     code = _code_signals(text)
@@ -509,6 +544,10 @@ def _judge(line: str) -> _Verdict | None:
         return "prose" if prose >= code else "code"
     first_word = _WORD.match(line)
     word = "" if first_word is None else first_word.group()
+    short = first_word is not None and _SHORT.match(line) is not None
+    head = line.removesuffix(":").removesuffix("：")  # a colon typed in a CJK input method
+    if _SHORT.match(head) and _names_code(head, namespace):
+        return "code"  # even where the parser stops early: `if x, y:`, `async x`
     if word in _STATEMENT_WORDS:
         before, indent = _KEYWORD_CONTEXT.get(word, ("", ""))
         # Does the parser read the whole line, or stop at a word (`try again`)?
@@ -517,7 +556,64 @@ def _judge(line: str) -> _Verdict | None:
         readable = word in _PYTHON2_STATEMENTS or _compiles(line)
     if not readable:
         return "prose"
-    return "short" if first_word is not None and _SHORT.match(line) else "code"
+    return "short" if short else "code"
+
+
+# Keywords whose operand is an expression or a name. The others (`try`, `continue`,
+# `else`…) take none, so a word after them is English: `try again`.
+_OPERAND_KEYWORDS = frozenset(
+    {"if", "elif", "while", "for", "return", "yield", "assert", "del", "raise", "await",
+     "async", "with", "lambda", "def", "class", "import", "from", "global", "nonlocal",
+     "except"}
+)  # fmt: skip
+# Keywords whose operand is a class: a capital letter starts its name.
+_CLASS_KEYWORDS = frozenset({"class", "except", "raise"})
+# Words English has no use for, so they open code whatever follows.
+_CODE_ONLY_KEYWORDS = frozenset({"def", "elif", "nonlocal"})
+# One letter is a variable, except the ones English uses as words.
+_ENGLISH_LETTERS = frozenset({"a", "A", "I"})
+_CODE_WORDS = frozenset({"self", "cls"})
+
+
+def _names_code(line: str, namespace: Container[str]) -> bool:
+    """True if a short line is a statement on names, not a sentence: a keyword that
+    takes an operand, and operands only code has (`if x`, `return df` once `df` is
+    defined, `def main`, `class Foo`, `while True`, `yield from`, `for i`).
+    A sentence ends in a full stop (`import pandas.` is a request), code does not."""
+    first, *operands = [term.group() for term in _TERM.finditer(line)]
+    if first not in _OPERAND_KEYWORDS or not operands or line.endswith((".", "!")):
+        return False
+    if first in _CODE_ONLY_KEYWORDS:
+        return True
+    if first in _CLASS_KEYWORDS and all(word[0].isupper() for word in operands):
+        return True
+    if first in ("import", "from") and all(_is_module(word) for word in operands):
+        return True  # `import os`, `from numpy`; not `import it`, `from here`
+    return all(_is_code_operand(word, namespace) for word in operands)
+
+
+@functools.cache
+def _is_module(name: str) -> bool:
+    """True if `name` is a top-level module Python can import (found, not imported)."""
+    if not name.isidentifier():
+        return False
+    try:
+        return name in sys.modules or importlib.util.find_spec(name) is not None
+    except Exception:  # a third-party finder's failure; routing never raises
+        return False
+
+
+def _is_code_operand(word: str, namespace: Container[str]) -> bool:
+    if word[0].isdigit() or keyword.iskeyword(word) or word in _CODE_WORDS:
+        return True  # 0, 3.5, True, None, `yield from`, `async def`, self
+    if word.isascii() and len(word) == 1:
+        return word not in _ENGLISH_LETTERS
+    # Only code joins words with `_` or digits, or capitalises inside a word (a
+    # class: ValueError, MyModel); a capitalised first letter alone may start a name
+    # of a class, but also a sentence's proper noun, so it does not count.
+    if "_" in word or any(c.isdigit() for c in word) or any(c.isupper() for c in word[1:]):
+        return True
+    return unicodedata.normalize("NFKC", word) in namespace
 
 
 def _is_question(text: str) -> bool:
@@ -527,8 +623,20 @@ def _is_question(text: str) -> bool:
     return sum(_WORD.search(chunk) is not None for chunk in text.split()) > 1
 
 
+# A keyword that takes nothing after it (but `:`), then two words: `try again with…`,
+# `continue with df…`, never Python. The first is a name or a preposition, not a
+# keyword that opens code (`pass assert f()`); the second does not go on with an
+# expression (`continue x and y == 1`).
+_KEYWORD_THEN_WORDS = re.compile(
+    r"\A\s*(?:continue|break|pass|try|finally)\s+"
+    r"(?:(?!(?:" + "|".join(keyword.kwlist) + r")\b)[^\W\d]\w*|with|from|for|in|as)"
+    r"\s+(?!(?:and|or|if|else|is|in|not|for|async)\b)[^\W\d]"
+)
+
+
 def _word_pairs(text: str) -> int:
-    """Count words (or numbers) standing side by side, keywords excepted."""
+    """Count words (or numbers) standing side by side, keywords excepted; and a keyword
+    that takes nothing, followed by two words."""
     terms = list(_TERM.finditer(text))
     # A soft keyword is a keyword where a statement starts: `match x`, `case 0`.
     opener = terms[0] if terms and not text[: terms[0].start()].strip() else None
@@ -543,7 +651,27 @@ def _word_pairs(text: str) -> int:
             and not (left is opener and keyword.issoftkeyword(left.group()))
         ):
             pairs += 1
-    return pairs
+    return pairs + (_KEYWORD_THEN_WORDS.match(text) is not None)
+
+
+# A script written without spaces that touches ASCII letters, or follows a digit or a
+# closing bracket (Python has no `f(x) 数据`), is a sentence quoting code: `用plt画图`,
+# `画出y=sin(x)的图像`, `把df['a']画出来`, `2024年`. (A limit: a broken line with a
+# name like `df数据`.)
+_GLUED = re.compile(
+    rf"(?:[A-Za-z\d]|[)\]}}]\s*){_UNSPACED_LETTER.pattern}|{_UNSPACED_LETTER.pattern}[A-Za-z]"
+)
+# Sentence punctuation of those scripts (`，。？：`), which Python never accepts outside a
+# string; in a line without their letters, a typo in code: `print(a，b)`.
+_FULL_WIDTH_PUNCTUATION = re.compile(
+    "[\u3001-\u3003\u3008-\u3011\u3014-\u301f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]"
+)
+
+
+def _full_width(text: str) -> int:
+    if _UNSPACED_LETTER.search(text) is None:
+        return 0
+    return len(_FULL_WIDTH_PUNCTUATION.findall(text))
 
 
 def _code_signals(text: str) -> int:

@@ -25,6 +25,7 @@ from nbclient import NotebookClient
 
 from codeact_kernel.cli import default_output
 from codeact_kernel.provenance import source_hash
+from codeact_kernel.version import __version__
 
 CODEACT = Path(sys.executable).with_name("codeact")
 MODEL = "openai:test-model"
@@ -95,7 +96,22 @@ def test_the_command_is_installed_and_its_help_fits_a_screen(tmp_path: Path) -> 
     assert len(top.stdout.splitlines()) <= 40
     assert len(run.stdout.splitlines()) <= 60
     version = codeact("--version", cwd=tmp_path, env=env)
-    assert version.returncode == 0 and version.stdout.startswith("codeact ")
+    assert version.returncode == 0 and version.stdout == f"codeact {__version__}\n"
+    # `help` as a word, as `python -m codeact_kernel help` takes it.
+    assert codeact("help", cwd=tmp_path, env=env).stdout == top.stdout
+    assert codeact("help", "run", cwd=tmp_path, env=env).stdout == run.stdout
+
+
+@pytest.mark.parametrize("args", [("instal",), ("runn", "x"), ("help", "nothing"), ("--bogus",)])
+def test_an_unknown_command_or_option_is_refused_naming_the_commands(
+    tmp_path: Path, env: dict[str, str], args: tuple[str, ...]
+) -> None:
+    done = codeact(*args, cwd=tmp_path, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "usage: codeact" in done.stderr and args[-1] in done.stderr
+    if not args[0].startswith("-"):
+        assert "(choose from 'run', 'export', 'bench')" in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_request_becomes_the_notebook_lab_would_make(

@@ -1,7 +1,8 @@
 """`python -m codeact_kernel`, run as a user and as Jupyter run it.
 
-Help and version are this package's; a mistyped command or a stray word is refused
-(status 2) before a kernel starts; the kernelspec that `install` writes starts a kernel
+Help and version are this package's; a mistyped command, a stray word or an option
+ipykernel does not know is refused (status 2) before a kernel starts, while the options
+Jupyter and ipykernel pass are not; the kernelspec that `install` writes starts a kernel
 through jupyter_client; `install` says when JupyterLab will not find the extension.
 """
 
@@ -95,11 +96,30 @@ def test_a_stray_word_is_refused_before_any_kernel_starts(
     assert not runtime.exists() or not any(runtime.iterdir()), "a kernel started"
 
 
-def test_an_unknown_option_is_refused(tmp_path: Path) -> None:
-    done = run("--frobnicate", runtime=tmp_path)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+        # traitlets would take it as configuration and start a kernel that waits.
+        (["--frobnicate=1"], "unknown option '--frobnicate'"),
+        (["--install"], "unknown option '--install' (did you mean 'install'?)"),
+        (["--degub"], "unknown option '--degub' (did you mean '--debug'?)"),
+        (["-f", "{runtime}/kernel-x.json", "--transprt=ipc"], "(did you mean '--transport'?)"),
+        (["-x"], "unknown option '-x'"),
+        (["-f"], "option '-f' needs a value"),
+        (["--ip", "--debug"], "option '--ip' needs a value"),
+    ],
+)
+def test_an_unknown_option_is_refused_in_our_words(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    runtime = tmp_path / "runtime"
+    done = run(*(arg.format(runtime=runtime) for arg in args), runtime=runtime)
     assert done.returncode == 2
-    assert "--frobnicate" in done.stderr
-    assert "python -m codeact_kernel --help" in done.stderr
+    assert message in done.stderr
+    assert "usage: python -m codeact_kernel install" in done.stderr, "the valid commands"
+    assert "__main__.py" not in done.stderr, "not ipykernel's 30-line usage"
+    assert not runtime.exists() or not any(runtime.iterdir()), "a kernel started"
 
 
 def test_install_arguments_are_checked(tmp_path: Path) -> None:
@@ -178,3 +198,70 @@ def test_labextension_installed_looks_for_the_built_package(tmp_path: Path) -> N
     assert not labextension_installed([str(tmp_path)]), "an empty directory is no extension"
     (tmp_path / LABEXTENSION / "package.json").write_text("{}")
     assert labextension_installed([str(tmp_path / "missing"), str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-f", "kernel.json"],
+        ["--f=kernel.json"],
+        ["-f", "kernel.json", "--debug", "--log-level", "DEBUG"],
+        ["--IPKernelApp.trio_loop=False", "--Session.key", "b''"],
+        ["--matplotlib"],  # a flag and an alias at once
+        ["--matplotlib=inline"],
+        ["-f", "kernel.json", "--", "--anything"],
+        # VS Code's launch line (the ports and key as options, the file last).
+        [
+            "--ip=127.0.0.1",
+            "--stdin=9003",
+            "--control=9001",
+            "--hb=9000",
+            '--Session.signature_scheme="hmac-sha256"',
+            '--Session.key=b"k"',
+            "--shell=9002",
+            '--transport="tcp"',
+            "--iopub=9004",
+            "--f=/tmp/kernel.json",
+        ],
+    ],
+)
+def test_the_options_jupyter_and_ipykernel_pass_are_accepted(args: list[str]) -> None:
+    from ipykernel.kernelapp import IPKernelApp
+
+    from codeact_kernel.__main__ import _option_names, _option_problem
+
+    app = IPKernelApp()
+    assert _option_problem(args, _option_names(app.aliases), _option_names(app.flags)) == ""
+
+
+def test_install_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    bad_name = run(
+        "install", "--prefix", str(tmp_path / "p"), "--name", "my kernel!", runtime=tmp_path
+    )
+    assert bad_name.returncode == 2
+    assert "install: error: Invalid kernel name 'my kernel!'" in bad_name.stderr
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    not_a_dir = run("install", "--prefix", str(blocker), runtime=tmp_path)
+    assert not_a_dir.returncode == 1
+    assert f"install: cannot install into {blocker}" in not_a_dir.stderr
+    for done in (bad_name, not_a_dir):
+        assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_install_without_rights_says_what_to_do_instead(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a user who may not write the system-wide kernelspec directory (the default).
+    import codeact_kernel.install as install
+
+    def refused(**_: object) -> str:
+        raise PermissionError(13, "Permission denied", "/usr/local/share/jupyter/kernels")
+
+    monkeypatch.setattr(install, "install", refused)
+    assert install.main([]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        "python -m codeact_kernel install: cannot install into /usr/local/share/jupyter/kernels: "
+        "Permission denied. Use --user (for you) or --sys-prefix (for this environment).\n"
+    )

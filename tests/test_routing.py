@@ -10,6 +10,8 @@ what compiles, against IPython itself.
 from __future__ import annotations
 
 import ast
+import importlib.util
+import itertools
 import json
 import keyword
 import os
@@ -28,6 +30,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.inputtransformer2 import TransformerManager
 
+from codeact_kernel.routing import _UNSPACED_LETTER as UNSPACED_LETTER
 from codeact_kernel.routing import Route, route_cell
 
 AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -158,14 +161,31 @@ KEYWORD_FOLLOW_UPS = [
     "continue\n\nbreak it down by region",
     "continue?",  # not help: a keyword is no object
     "try?",
-    # A keyword and one word have nothing else that looks like code.
+    # A keyword and plain words, or a full stop: nothing else looks like code.
     "if ready",
-    "def f",
-    "return x",
+    "if possible",
+    "if so",
+    "if I",
+    "for now",
+    "for a",
+    "as before",
+    "with it",
+    "return it",
+    "return x.",
     "import pandas.",
-    "for x, y",
+    "async please",
+    "yield curve",
+    "from here",
+    "import it\nplot it",
     "try\nagain",
     "False\nFalse load",
+    # Quoting a little code, or smiling.
+    "try again with bins=20",
+    "try again, this time with df.dropna()",
+    "continue with df['a']",
+    "continue from In[5]",
+    "try again :)",
+    "continue ;-)",
 ]
 
 # Requests in languages written without spaces, none of them a defined name.
@@ -183,6 +203,25 @@ UNSPACED = [
     "วาดกราฟรายได้รายเดือน",
     "画一个正弦曲线\n用红色",
     "# 任务\n画一个正弦曲线",
+    # Quoting code: letters glued to ASCII, after a digit or a bracket; dotted names.
+    "画出y=sin(x)的图像",
+    "y=sin(x)的图像",
+    "画出 y=sin(x) 的图像",
+    "把df['a']画出来",
+    "计算df.mean()的结果",
+    "x=1のときの値は？",
+    "df.head()を表示して",
+    "print(x)是什么意思？",
+    "x[0]是多少",
+    "{'a': 1}是什么",
+    "2024年的收入",
+    "画图：sin(x)",
+    "用plt.plot画图",
+    "读取data.csv并画图",
+    "使用pandas读取sales.csv",
+    "วาดกราฟsin(x)หน่อย",
+    "y=sin(x)的图像?",
+    "画出y=sin(x)。",  # without the full stop, an assignment to `画出y`
 ]
 
 # A keyword written the way a sentence starts is a name, but not a defined one.
@@ -299,7 +338,47 @@ CODE = [
     "if x:\n    y = 1\nelse\n    y = 2",
     "x = 1\ncontinue",
     "for 数据 in 列表",
+    "数据 = 读取(文件",
+    "数据2 = 3 +",
+    "数据[0",
+    "df.数据",  # an attribute of an undefined name: NameError
+    "print(a，b)",  # a full-width comma typed in code: IPython names the character
+    "x = foo(a，b)",
+    "for i in range(3)：",
+    "if x：",
     "match x + 1",  # a soft keyword where a statement starts is a keyword
+    # A keyword and operands only code has: incomplete code, IPython's SyntaxError.
+    "if x",
+    "while x",
+    "while True",
+    "while 1",
+    "return x",
+    "return None",
+    "return 5",
+    "return self",
+    "yield x",
+    "yield from",
+    "for i",
+    "for x, y",
+    "lambda x",
+    "elif x",
+    "def f",
+    "def main",
+    "def plot_data",
+    "nonlocal count",
+    "class A",
+    "class Foo",
+    "class MyModel",
+    "except ValueError",
+    "except Exception",
+    "raise SystemExit",
+    "async def",
+    "if __name__",
+    "return my_list",
+    "if x1",
+    "import numpy_financial",
+    "from os",
+    "import os\nreturn os",
     "x = '`a`' +",  # a backtick in a string is no Markdown
 ]
 
@@ -336,6 +415,24 @@ def test_names_are_looked_up_as_python_reads_them() -> None:
     # NFKC: half-width katakana name the same variable as full-width ones.
     assert route_cell("ﾃﾞｰﾀ", namespace={"データ": 1}).kind == "code"
     assert route_cell("ﾃﾞｰﾀ", namespace={"ﾃﾞｰﾀ": 1}).kind == "natural_language"
+
+
+@pytest.mark.parametrize(
+    "cell", ["if done", "return result", "while running", "for row", "for 数据"]
+)
+def test_a_keyword_on_a_defined_name_is_code(cell: str) -> None:
+    # `return result` is a request until `result` exists; then it is code that
+    # does not compile, and IPython's SyntaxError is the answer.
+    namespace = {"done", "result", "running", "row", "数据"}
+    assert route_cell(cell) == Route("natural_language", cell)
+    assert route_cell(cell, namespace=namespace) == Route("code", cell)
+    assert route_cell(cell + ".", namespace=namespace).kind == "natural_language"
+
+
+def test_a_dotted_request_is_code_when_its_first_name_is_defined() -> None:
+    assert route_cell("用plt.plot画图", namespace={"用plt"}).kind == "code"
+    assert route_cell("数据.head", namespace={"数据"}).kind == "code"
+    assert route_cell("数据.head").kind == "natural_language"
 
 
 def test_one_defined_name_makes_the_cell_code() -> None:
@@ -929,7 +1026,7 @@ def test_broken_python_stays_code(source: str, typo: str, data: st.DataObject) -
     index = data.draw(st.integers(0, len(lines) - 1))
     lines[index] += typo
     cell = "\n".join(lines)
-    assume(not ipython_compiles(cell))
+    assume(not ipython_compiles(cell) and not glues_scripts(cell))
     assert route_cell(cell).kind == "code"
     assert route_cell(cell, namespace=EVERYTHING).kind == "code"
 
@@ -1075,15 +1172,82 @@ def keyword_sentence(draw: st.DrawFn) -> str:
 @example("lambda calculus", False)
 @example("if so, plot", False)
 def test_sentences_that_start_with_a_keyword_are_prose(cell: str, automagic: bool) -> None:
-    assume(not compiles(cell))
+    assume(not compiles(cell) and not names_code(cell))
     assert route_cell(cell, automagic=automagic) == Route("natural_language", cell)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(keyword_sentence(), min_size=2, max_size=4).map("\n".join))
 def test_follow_ups_of_several_lines_are_prose(cell: str) -> None:
-    assume(not compiles(cell))
+    assume(not compiles(cell) and not any(names_code(line) for line in cell.splitlines()))
     assert route_cell(cell).kind == "natural_language"
+
+
+# Keywords that take an operand; a sentence that is such a keyword and names only code
+# has (a letter, a number, `snake_case`, `True`) is code, whatever follows it.
+OPERAND_KEYWORDS = ["if", "elif", "while", "for", "return", "yield", "assert", "del", "raise",
+                    "await", "async", "with", "lambda", "def", "class", "import", "from",
+                    "global", "nonlocal", "except"]  # fmt: skip
+
+
+def names_code(line: str) -> bool:
+    """A keyword sentence made of a keyword that takes an operand and one word, or a
+    list of words, that only code has (or capitalised, after `class`, `except`,
+    `raise`; or modules, after `import`, `from`); or `def`, `elif`, `nonlocal` and any
+    words."""
+    first, *rest = line.split(" ")
+    if first not in OPERAND_KEYWORDS or not rest or line.endswith((".", "!", "?")):
+        return False
+    if any(not word.endswith(",") for word in rest[:-1]):
+        return False  # words side by side: a sentence
+    words = [word.rstrip(",") for word in rest]
+    code_only = ("x", "y", "True", "None", "False")
+    if first in ("class", "except", "raise") and all(word[0].isupper() for word in words):
+        return True  # class Zeige, except Umsatz: class names
+    if first in ("import", "from") and all(
+        word.isidentifier() and importlib.util.find_spec(word) for word in words
+    ):
+        return True  # from time, import pip: modules
+    return first in ("def", "elif", "nonlocal") or all(
+        word in code_only or word[0].isdigit() for word in words
+    )
+
+
+CODE_NAME = st.one_of(
+    st.sampled_from(["x", "i", "n", "df2", "my_list", "__name__", "self"]),
+    st.from_regex(r"[a-z]{1,6}_[a-z0-9_]{1,6}", fullmatch=True),
+    st.from_regex(r"[a-z]{1,6}[A-Z][a-z]{0,6}", fullmatch=True),
+)
+CODE_VALUE = st.one_of(CODE_NAME, st.sampled_from(["True", "None", "0", "3.5"]))
+
+
+# `async` takes `def`, `for`, `with` only (in the examples above).
+EXPRESSION_KEYWORDS = ["if", "elif", "while", "return", "yield", "assert", "await", "with"]
+NAME_KEYWORDS = [w for w in OPERAND_KEYWORDS if w not in [*EXPRESSION_KEYWORDS, "async"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.tuples(
+            st.sampled_from(EXPRESSION_KEYWORDS), st.lists(CODE_VALUE, min_size=1, max_size=3)
+        ),
+        st.tuples(st.sampled_from(NAME_KEYWORDS), st.lists(CODE_NAME, min_size=1, max_size=3)),
+    ),
+    st.sampled_from(["", ":", "  "]),
+)
+@example(("if", ["x"]), "")
+@example(("while", ["True"]), "")
+@example(("return", ["my_list"]), "")
+def test_a_keyword_on_names_only_code_has_is_code(
+    statement: tuple[str, list[str]], end: str
+) -> None:
+    # The other direction: `if x`, `return my_list`, `for i, j`, `while True:` are
+    # code that does not compile (or does), never a request to the model. Keywords
+    # that take an expression take values too; the others, names.
+    word, operands = statement
+    cell = f"{word} {', '.join(operands)}{end}"
+    assert route_cell(cell) == Route("code", cell)
 
 
 # Keywords that open a statement (`not`, `None`… open expressions, or English).
@@ -1099,6 +1263,27 @@ STRING_LITERAL = re.compile(r"[rRbBuUfF]*(?:'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*
 CODE_LIKE = re.compile(r"=|[\w)\]]\(|[\[{+*%<>|^&~@]")
 
 
+def glues_scripts(source: str) -> bool:
+    """True if a letter of a script written without spaces (as routing lists them)
+    touches an ASCII letter, or follows a digit or a closing bracket (spaces between
+    or not): how a sentence quotes code
+    (`画出y=sin(x)`), and so, by design, no sign of code (a limit: a broken line with
+    a name like `df数据` reads as prose)."""
+
+    def unspaced(char: str) -> bool:
+        return UNSPACED_LETTER.fullmatch(char) is not None
+
+    def ascii_letter(char: str) -> bool:
+        return char.isascii() and char.isalpha()
+
+    source = re.sub(r"([)\]}])\s+", r"\1", source)
+    return any(
+        (unspaced(a) and ascii_letter(b))
+        or ((ascii_letter(a) or a.isdigit() or a in ")]}") and unspaced(b))
+        for a, b in itertools.pairwise(source)
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(STATEMENT_KEYWORDS), st.deferred(lambda: SIMPLE_STATEMENTS.map(one_line)))
 @example("assert", "A: ['`', '`']")
@@ -1106,7 +1291,7 @@ def test_a_keyword_before_code_is_not_prose(word: str, line: str) -> None:
     # The other direction: what follows the keyword is code-like syntax (outside its
     # strings: an assignment, a call, a subscript, a display, an operator), so
     # IPython answers with its SyntaxError.
-    assume(CODE_LIKE.search(STRING_LITERAL.sub("", line)))
+    assume(CODE_LIKE.search(STRING_LITERAL.sub("", line)) and not glues_scripts(line))
     cell = f"{word} {line}"
     assume(not ipython_compiles(cell))
     assert route_cell(cell, namespace=EVERYTHING).kind == "code"
@@ -1162,6 +1347,35 @@ def test_unspaced_names_are_code_when_defined(text: str, end: str) -> None:
     cell = text + end
     namespace = {unicodedata.normalize("NFKC", text): 1}
     assert route_cell(cell, namespace=namespace) == Route("code", cell)
+
+
+CODE_QUOTED = st.sampled_from(
+    ["y=sin(x)", "sin(x)", "df['a']", "df.head()", "x[0]", "plt.plot", "data.csv", "x = 1",
+     "np.mean(df, axis=0)", "len(x) > 3", "f(x, y)", "a + b", "2024", "{'a': 1}"]
+)  # fmt: skip
+UNSPACED_WORDS = st.text(UNSPACED_LETTERS, min_size=2, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    UNSPACED_WORDS,
+    CODE_QUOTED,
+    UNSPACED_WORDS,
+    st.sampled_from(["", " "]),
+    st.sampled_from(["", "？", "。", "?"]),
+)
+@example("画出", "y=sin(x)", "的图像", "", "")
+@example("把", "df['a']", "画出来", " ", "？")
+def test_unspaced_requests_that_quote_code_are_prose(
+    before: str, code: str, after: str, space: str, end: str
+) -> None:
+    # A sentence in a script written without spaces, with code in it: the code is
+    # never taken for the cell. (Code first or last: examples in UNSPACED; a word, a
+    # space and an equation is the limit `solve x^2 - 4 = 0`.) Unless the whole
+    # compiles (`กกy=sin(x)` assigns to `กกy`): valid code is never sent to the model.
+    cell = f"{before}{space}{code}{space}{after}{end}"
+    assume(not compiles(cell))
+    assert route_cell(cell) == Route("natural_language", cell)
 
 
 @settings(max_examples=200, deadline=None)

@@ -30,6 +30,23 @@ FOLLOW_UPS = [
     "finally plot it",
     "else show nothing",
     "if possible sort it",
+    "if possible, sort it",
+    "while you're at it add a title",
+    "not quite, use a log scale",
+    "in the chart use red",
+    "from now on use seaborn",
+    "with pandas load x",
+    "import the sales data and plot it",
+    "for each month, plot revenue",
+    "del the outliers",
+    "raise the threshold to 10",
+    "assert that the totals match",
+    "lambda calculus explained",
+    "yield",
+    "as before",
+    "and also plot it",
+    "try again with bins=20",
+    "try again :)",
 ]
 
 
@@ -68,7 +85,21 @@ def test_continue_after_the_step_budget_ran_out(
 
 
 @pytest.mark.parametrize(
-    "cell", ["for x in range(3) print(x)", "def f(:", "x = (1,", "if x > 1 print(x)"]
+    "cell",
+    [
+        "for x in range(3) print(x)",
+        "def f(:",
+        "x = (1,",
+        "if x > 1 print(x)",
+        # Incomplete code that starts with a keyword: Python's SyntaxError, not a request.
+        "for i in range(3):",
+        "if x",
+        "while True",
+        "return x",
+        "def main",
+        "class Foo",
+        "except ValueError",
+    ],
 )
 def test_code_that_does_not_compile_raises_its_syntax_error(
     kernel_host: Host, model_server: ScriptedModelServer, cell: str
@@ -88,6 +119,9 @@ def test_an_unspaced_request_reaches_the_model(
 ) -> None:
     asks_the_model(kernel_host, model_server, "画一个正弦曲线")
     asks_the_model(kernel_host, model_server, "データを読み込んでグラフを描いて")
+    # Quoting code: Python would read a SyntaxError, an assignment or an attribute.
+    asks_the_model(kernel_host, model_server, "画出y=sin(x)的图像")
+    asks_the_model(kernel_host, model_server, "用plt.plot画图")
 
 
 def test_a_defined_name_is_code(kernel_host: Host, model_server: ScriptedModelServer) -> None:
@@ -97,6 +131,15 @@ def test_a_defined_name_is_code(kernel_host: Host, model_server: ScriptedModelSe
         assert runs_as_code(kernel_host, model_server, cell)["status"] == "ok", cell
     result = kernel_host.execute("数据")
     assert result.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "41"
+
+
+def test_a_keyword_on_a_defined_name_is_code(
+    kernel_host: Host, model_server: ScriptedModelServer
+) -> None:
+    assert runs_as_code(kernel_host, model_server, "results = [1]")["status"] == "ok"
+    content = runs_as_code(kernel_host, model_server, "return results")
+    assert content["ename"] == "SyntaxError", content
+    asks_the_model(kernel_host, model_server, "return totals")
 
 
 def test_consoles_see_follow_ups_as_complete(kernel_host: Host) -> None:
