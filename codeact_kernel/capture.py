@@ -33,25 +33,18 @@ import os
 import select
 import sys
 import threading
-import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .secrets import MASK, MIN_SECRET_LENGTH, mask
-
-if sys.platform != "win32":
-    import fcntl
-    import termios
+from .secrets import MASK, MIN_SECRET_LENGTH, mask_shown
 
 # What the file descriptors carry is decoded the way ipykernel decodes it.
 _ENCODING = "utf-8"
 _READ_SIZE = 65536
 _FD_NAMES = {1: "stdout", 2: "stderr"}
 _FD_NUMBERS = {name: fd for fd, name in _FD_NAMES.items()}
-# How often a write to sys.stdout asks the pipes for output that came first (seconds).
-_ASK_INTERVAL = 0.001
 
 
 @dataclass
@@ -129,7 +122,9 @@ class Masker:
     """Masks known secrets in text that arrives in pieces, even across pieces.
 
     A piece that ends in what could be the start of a secret keeps that end back until
-    the next piece (or `flush`) shows whether it is one.
+    the next piece (or `flush`) shows whether it is one. What is masked is what the
+    user must not see (`secrets.mask_shown`); what reaches the model is redacted
+    further (context.py).
     """
 
     def __init__(self, secrets: Collection[str] = ()) -> None:
@@ -143,23 +138,22 @@ class Masker:
             return text
         if self._held:
             text, self._held = self._held + text, ""
-        # Whole secrets first, so that an end held back is never part of one; then
-        # the rest of `mask`'s rules on what is shown now.
+        # Whole secrets first, so that an end held back is never part of one.
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         if text and text[-1] in self._chars:
             keep = _partial_secret(text, self.secrets)
             if keep:
                 text, self._held = text[:-keep], text[-keep:]
-        return mask(text, known=self.secrets)
+        return mask_shown(text, self.secrets)
 
     def flush(self) -> str:
         held, self._held = self._held, ""
-        return mask(held, known=self.secrets) if held else ""
+        return self.whole(held)
 
     def whole(self, text: str) -> str:
         """A text that arrives in one piece (a display, a traceback)."""
-        return mask(text, known=self.secrets) if self.secrets else text
+        return mask_shown(text, self.secrets) if self.secrets else text
 
 
 def _partial_secret(text: str, secrets: Collection[str]) -> int:
@@ -184,7 +178,6 @@ class Recorder:
         self.tees: list[Tee] = []
         self.fds: FdCapture | None = None
         self._quiet = 0
-        self._asked = 0.0
 
     @contextmanager
     def quiet(self) -> Iterator[None]:
@@ -208,21 +201,16 @@ class Recorder:
             return False
         return self.fds is None or fd not in self.fds.captured
 
-    def catch_up(self, *, always: bool = False) -> None:
+    def catch_up(self) -> None:
         """Record what the file descriptors received so far, before what comes next."""
         if self.fds is not None:
-            now = time.monotonic()
-            # Asking the pipes costs a system call; a subprocess that wrote and ended
-            # since the last time we asked takes longer than this.
-            if always or now - self._asked >= _ASK_INTERVAL:
-                self._asked = now
-                self.fds.catch_up()
+            self.fds.catch_up()
 
     def settle(self) -> None:
         """Record everything written so far (to the descriptors too), before a display,
         result or traceback that comes after it."""
         with self.lock:
-            self.catch_up(always=True)
+            self.catch_up()
             for tee in self.tees:
                 tee.release(self)
 
@@ -265,9 +253,10 @@ class Tee:
         self._masker = Masker(hide)
         self._target = target or stream
         self._target_fd = _fileno(self._target)
-        # Taken now: the stream's own `write` may be routed through this tee later
-        # (`routed`), and showing must not come back here.
-        self._show_text = self._target.write
+        # While `routed`, the stream's own `write` comes here: showing goes to the
+        # `write` it had before. Otherwise it is looked up at each write, since IPython
+        # swaps a stream's `write` per cell (to keep the cell's output history).
+        self._beneath: Callable[[str], Any] | None = None
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
@@ -334,7 +323,9 @@ class Tee:
         """Show through the replaced stream again (its action's capture ended)."""
         self._target = self._stream
         self._target_fd = _fileno(self._stream)
-        self._show_text = self._stream.write
+
+    def _show_text(self, text: str) -> None:
+        (self._beneath or self._target.write)(text)
 
     @contextmanager
     def routed(self) -> Iterator[None]:
@@ -350,8 +341,12 @@ class Tee:
         if self._target is not stream or not hasattr(stream, "__dict__"):
             yield
             return
-        with patched(stream, "write", self.write):
-            yield
+        self._beneath = stream.write
+        try:
+            with patched(stream, "write", self.write):
+                yield
+        finally:
+            self._beneath = None
 
     def _show(self, text: str) -> None:
         if text:
@@ -412,6 +407,11 @@ class FdCapture:
             self._restore()
             raise
         self.captured = frozenset(fds)
+        # Asked before every write to sys.stdout/sys.stderr, so one system call for all
+        # the pipes: a subprocess can write and end within any interval between asks.
+        self._holding = select.poll()
+        for read in self._pipes:
+            self._holding.register(read, select.POLLIN)
 
     def _redirect(self, fd: int) -> None:
         read, write = os.pipe()
@@ -445,8 +445,10 @@ class FdCapture:
 
     def catch_up(self) -> None:
         """Hand over what the pipes hold (the caller holds the recorder's lock)."""
-        for pipe in list(self._pipes.values()):
-            if not pipe.eof and _pending(pipe.read):
+        for read, _ in self._holding.poll(0):
+            # A pipe the reader thread closed (after its end) is no longer in `_pipes`.
+            pipe = self._pipes.get(read)
+            if pipe is not None and not pipe.eof:
                 self._read(pipe)
 
     def stop(self) -> None:
@@ -525,18 +527,6 @@ class FdCapture:
         """Write `data` where the descriptor pointed before the capture, or points now."""
         with contextlib.suppress(OSError):
             os.write(self._saved.get(pipe.fd, pipe.fd), data)
-
-
-_FIONREAD_BUFFER = bytes(4)
-
-
-def _pending(read: int) -> bool:
-    """Whether a pipe holds data (cheaper to ask than a read that fails)."""
-    try:
-        count = fcntl.ioctl(read, termios.FIONREAD, _FIONREAD_BUFFER)
-    except OSError:
-        return True
-    return int.from_bytes(count, sys.byteorder) > 0
 
 
 def _can_capture_fds() -> bool:

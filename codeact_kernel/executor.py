@@ -96,9 +96,13 @@ def model_text(outputs: Iterable[dict[str, Any]]) -> tuple[str, tuple[str, ...]]
     images: list[str] = []
     for output in outputs:
         kind = output["output_type"]
+        if parts and not parts[-1].endswith("\n"):
+            # Each output starts on a line of its own, as the notebook shows it.
+            parts[-1] += "\n"
         if kind == "stream":
-            # Erasing stays, for `as_terminal_shows`; colors go.
-            parts.append(_STYLE.sub("", output["text"]))
+            # Each stream output settles on its own: a line one leaves open (ending in
+            # `\r`) is not overwritten by the next output, which shows below it.
+            parts.append(as_terminal_shows(_STYLE.sub("", output["text"])))
         elif kind == "error":
             parts.append(strip_ansi("\n".join(output["traceback"])) + "\n")
         else:
@@ -468,7 +472,6 @@ class ShellExecutor:
     ) -> Observation:
         outputs = _valid(capture.outputs)
         text, images = model_text(outputs)
-        text = as_terminal_shows(text)
         error = None
         if result is not None:
             error = result.error_before_exec or result.error_in_exec

@@ -566,14 +566,26 @@ class HeadlessKernel:
         text = str((content.get("data") or {}).get("text/plain", ""))
         shown = execution.narrative.get(identifier, "")
         execution.narrative[identifier] = text
-        if text.startswith(shown) and len(text) > len(shown):
+        if text.startswith(shown):
+            delta = text[len(shown) :]
+        else:
+            # The display was rewritten, not extended (a cut action dropped, a note added):
+            # what was printed stays printed, and what is new after the common start
+            # follows it on a line of its own.
+            same = next(
+                (i for i, (a, b) in enumerate(zip(shown, text, strict=False)) if a != b),
+                min(len(shown), len(text)),
+            )
+            new = text[same:]
+            delta = "\n" + new if new.strip() else ""
+        if delta:
             self.reporter.emit(
                 {
                     "event": "text_delta",
                     "request_id": execution.request_id,
                     "cell_id": execution.cell.id,
                     "step": execution.step,
-                    "text": text[len(shown) :],
+                    "text": delta,
                 }
             )
 

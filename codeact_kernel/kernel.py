@@ -115,7 +115,8 @@ class CodeActKernel(IPythonKernel):
         the reply arrives can be queued before that marker and is aborted, unrun (seen
         after interrupts, in tests that ask again at once). Queueing a marker of our own
         now, before the reply leaves, closes that window; the kernel's later marker then
-        changes nothing.
+        changes nothing. (A Run All request the shell-channel thread has not passed on
+        by now would run: they are all sent at once, long before a cell's reply.)
         """
         thread = getattr(self, "shell_channel_thread", None)
         post = getattr(self, "_post_dummy_stop_aborting_message", None)
@@ -131,7 +132,8 @@ class CodeActKernel(IPythonKernel):
                 queued.set()
 
         thread.io_loop.add_callback(queue_marker)
-        queued.wait(timeout=1.0)
+        # Queued at once by a thread that only forwards messages; the bound is a guard.
+        queued.wait(timeout=0.2)
 
     def _route(self, code: str) -> Route:
         """Code or request? With automagic on, this shell's own magics count too, and

@@ -62,7 +62,7 @@ import os
 import re
 import types
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -113,6 +113,13 @@ _KEY_WORDS = frozenset({"key", "keys"})
 # Secret as the last word of a constant of two words or more: `GITHUB_PAT` (a personal
 # access token), but not `pat` or `PAT`, which name regular expressions.
 _CONSTANT_LAST_WORDS = frozenset({"pat"})
+# `EMAIL_PAT`, `DATE_PAT`: what a regular expression matches, before its `PAT`.
+_PATTERN_SUBJECTS = frozenset(
+    {"email", "emails", "date", "dates", "time", "word", "words", "url", "uri", "num"}
+    | {"number", "numbers", "digit", "digits", "phone", "ip", "line", "lines", "name"}
+    | {"file", "filename", "path", "space", "whitespace", "float", "int", "integer", "hex"}
+    | {"id", "tag", "html", "link", "year", "zip", "code", "version", "ws", "sentence"}
+)
 # Hold a secret as often as not: the value decides.
 _MAYBE_WORDS = frozenset({"private", "cookie", "cookies"})
 # `api_key`, `SECRET_KEY`, `access_tokens`, `sessionkey`: a key or tokens of these are
@@ -213,7 +220,12 @@ def _name_kind(name: str) -> int:
         return _PLAIN
     if _ABOUT_AFTER.intersection(words[last + 1 :]) or _ABOUT_BEFORE.intersection(words[:last]):
         return _ABOUT
-    if words[last] in _CONSTANT_LAST_WORDS and last == len(words) - 1 and _is_constant(name):
+    if (
+        words[last] in _CONSTANT_LAST_WORDS
+        and last == len(words) - 1
+        and _is_constant(name)
+        and words[last - 1] not in _PATTERN_SUBJECTS
+    ):
         return _SECRET
     if words[last] in _KEY_WORDS and kinds[last] == _MAYBE and _is_constant(name):
         before = words[last - 1] if last else None
@@ -682,6 +694,32 @@ def mask(text: str, known: Iterable[str] = ()) -> str:
         if value:
             text = text.replace(value, MASK)
     return KEY_PATTERN.sub(_mask_key, text)
+
+
+# How much of a known secret a key-shaped string must hold to be masked as part of it.
+_PART_OF_SECRET = 12
+
+
+def mask_shown(text: str, known: Collection[str]) -> str:
+    """`text` as an action may show it to the user: the `known` secrets masked, and a
+    key-shaped string that holds part of one (the key printed without its last
+    character). Other key-shaped strings are the user's data (a column named
+    `sk_product_surrogate_key`), shown as they are; what goes to the model is redacted
+    by shape as well (`redact`)."""
+    for value in known:
+        if value:
+            text = text.replace(value, MASK)
+    if not known:
+        return text
+
+    def masked(match: re.Match[str]) -> str:
+        found = match.group(0)
+        windows = [found[i : i + _PART_OF_SECRET] for i in range(len(found) - _PART_OF_SECRET + 1)]
+        if any(window in value for window in windows for value in known):
+            return _mask_key(match)
+        return found
+
+    return KEY_PATTERN.sub(masked, text)
 
 
 def _mask_key(match: re.Match[str]) -> str:

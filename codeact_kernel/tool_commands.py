@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -189,15 +190,32 @@ def parse_add(args: list[str]) -> ServerConfig:
     entry: dict[str, Any] = {"timeout": timeout}
     if url:
         _no_literal_secret("The URL of", name, url, key="url")
+        for key, value in urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query):
+            _no_literal_secret("The URL of", name, value, key=key)
         entry.update(url=url, headers=headers)
     else:
-        for arg in command[1:]:
-            _no_literal_secret("An argument of", name, arg, key="arg")
+        for key, value in _named_arguments(command[1:]):
+            _no_literal_secret("An argument of", name, value, key=key)
         entry.update(command=command[0], args=command[1:], env=env)
     try:
         return parse_entry(name, entry, "%codeact mcp add")
     except ConfigurationError as error:
         raise UsageError(str(error)) from None
+
+
+def _named_arguments(args: list[str]) -> list[tuple[str, str]]:
+    """Each argument with the name it is given under: `--token=X` and `--token X` are
+    X under `token`; any other argument is judged by itself (under `arg`)."""
+    named = []
+    for index, arg in enumerate(args):
+        flag, equals, value = arg.partition("=")
+        if arg.startswith("-") and equals:
+            named.append((flag.lstrip("-"), value))
+        elif index and args[index - 1].startswith("-") and "=" not in args[index - 1]:
+            named.append((args[index - 1].lstrip("-"), arg))
+        else:
+            named.append(("arg", arg))
+    return named
 
 
 def _no_literal_secret(what: str, name: str, value: str, key: str = "") -> None:

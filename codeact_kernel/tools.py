@@ -102,8 +102,9 @@ class PythonTool(NamedTuple):
 
 
 def python_tools(user_ns: Mapping[str, Any]) -> list[PythonTool]:
-    """The marked callables found in `user_ns`, in the order they were marked; a
-    nameless one is left out until a name of the namespace is bound to it."""
+    """The marked callables found in `user_ns`, in the order they were marked. A
+    nameless one no name of the namespace is bound to is forgotten: it was replaced
+    (`double = tool(lambda …)` run again) or never kept, and nothing can call it."""
     found = []
     for key, function in list(_marked.items()):
         bound_as = _bound_as(key, function, user_ns)
@@ -111,6 +112,8 @@ def python_tools(user_ns: Mapping[str, Any]) -> list[PythonTool]:
             found.append(PythonTool(key, function, bound_as))
         elif bound_as is not None:
             found.append(PythonTool(bound_as, function, bound_as))
+        else:
+            del _marked[key]
     return found
 
 
@@ -144,11 +147,14 @@ def _bound_as(
 def _member(value: object, attribute: str) -> object:
     """`value.attribute` found without running any of the user's code: a module's
     global, or a function defined on an instance's class."""
-    if isinstance(value, types.ModuleType):
+    # type(), not isinstance(): isinstance asks a proxy for its `__class__`, which runs
+    # its code (an unconfigured lazy settings object raises).
+    kind = type(value)
+    if issubclass(kind, types.ModuleType):
         return vars(value).get(attribute)
-    if isinstance(value, type):
+    if issubclass(kind, type):
         return None
-    return _defined_on(type(value), attribute)
+    return _defined_on(kind, attribute)
 
 
 def _defined_on(cls: type, attribute: str) -> object:

@@ -28,6 +28,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from model_server import ScriptedModelServer
 
+# Under pytest-xdist: module groups, the browser group, `timing` tests run alone.
+pytest_plugins = ("machine_share",)
+
 # The user's model settings: a test that wants one sets it.
 _USER_SETTINGS = ("CODEACT_", "OPENAI_", "ANTHROPIC_", "OLLAMA_")
 # How a developer runs the suite, not what it tests.

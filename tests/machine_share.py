@@ -60,9 +60,10 @@ def _machine(directory: Path, *, alone: bool) -> Iterator[None]:
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
     # Around set-up, call and teardown: a module's kernel starting in one worker is load
     # for a timing test in the other.
-    if not hasattr(item.config, "workerinput") or item.config.cache is None:
+    cache = getattr(item.config, "cache", None)  # None with -p no:cacheprovider
+    if not hasattr(item.config, "workerinput") or cache is None:
         return (yield)
     # One lock for every run from this checkout: two runs at once share the machine too.
-    directory = item.config.cache.mkdir("machine-share")
+    directory = cache.mkdir("machine-share")
     with _machine(directory, alone=item.get_closest_marker("timing") is not None):
         return (yield)

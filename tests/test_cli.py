@@ -156,6 +156,17 @@ def test_a_request_becomes_the_notebook_lab_would_make(
     assert TEST_KEY not in (tmp_path / "out.ipynb").read_text()
 
 
+def test_an_answer_cut_at_the_output_limit_is_told_on_the_terminal(
+    tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
+) -> None:
+    model_server.script(text("Computing it.\n```python\nprint(6 *", finish="length"), text(ANSWER))
+    done = codeact("run", "multiply six by seven", "-o", "out.ipynb", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Computing it." in done.stderr
+    assert "cut off" in done.stderr, done.stderr
+    assert "--- step" not in done.stderr, "a cut action never runs"
+
+
 def test_json_events_parse_and_match_the_notebook(
     tmp_path: Path, model_server: ScriptedModelServer, env: dict[str, str]
 ) -> None:

@@ -93,6 +93,16 @@ def test_images_in_base64_lines_reach_the_model_whole(shell: InteractiveShell) -
     assert observation.images == (PIXEL_PNG,)
 
 
+def test_a_line_left_open_is_not_overwritten_by_the_next_output(
+    shell: InteractiveShell,
+) -> None:
+    code = "import sys\nsys.stdout.write('Loading model...\\r')\nsys.stdout.flush()\n6 * 7"
+    observation = run(shell, code)
+    lines = observation.text.splitlines()
+    assert lines[0] == "Loading model..."
+    assert lines[1].endswith(": 42"), lines
+
+
 def test_long_output_is_cut_head_and_tail(shell: InteractiveShell) -> None:
     observation = run(shell, "print('a' * 3000 + 'b' * 3000)", observation_chars=1000)
     assert observation.text.startswith("a" * 500)
@@ -361,6 +371,30 @@ def test_the_kernels_key_is_masked_in_what_actions_show(
     assert key not in "".join(o.get("text", "") for o in observation.outputs)
     assert key not in observation.text
     assert "***" in json.dumps(observation.outputs)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "print(data)",
+        "display({'application/json': {'columns': [data]}}, raw=True)",
+        "display({'text/html': '<td>' + data + '</td>'}, raw=True)",
+    ],
+)
+def test_the_users_key_shaped_data_is_shown_as_it_is_and_part_of_the_key_is_not(
+    shell: InteractiveShell, capfd: pytest.CaptureFixture[str], code: str
+) -> None:
+    data = "sk_product_surrogate_key_id"  # a column name, not a secret
+    run(shell, f"from IPython.display import display\ndata = {data!r}")
+    capfd.readouterr()
+    observation = run(shell, code, hide=[KEY])
+    assert data in json.dumps(observation.outputs)
+    assert data in capfd.readouterr().out + json.dumps(observation.outputs)
+
+    run(shell, f"data = {KEY[:-1]!r}")  # the key without its last character
+    observation = run(shell, code, hide=[KEY])
+    assert KEY[:-1] not in json.dumps(observation.outputs)
+    assert KEY[:-1] not in capfd.readouterr().out
 
 
 def test_a_failed_actions_traceback_as_stderr_text(shell: InteractiveShell) -> None:

@@ -42,3 +42,23 @@ def test_an_actions_output_is_kept_in_the_cells_history_once(
         " if o.output_type == 'out_stream' and 'only once' in o.bundle['stream']))"
     )
     assert check.stdout == f"[{count}]\n", check.content
+
+
+def test_a_logging_handler_an_action_made_writes_into_the_cell_that_logs(
+    magic_host: Host, model_server: ScriptedModelServer
+) -> None:
+    """The handler holds the action's stand-in for sys.stderr; what it writes later is
+    the later cell's output, in its history, not the `%%codeact` cell's forever."""
+    action = "import logging\nlogging.basicConfig(force=True)\nlog = logging.getLogger('late')"
+    model_server.script(text(f"```python\n{action}\n```"), text("Done."))
+    result = magic_host.request("set up logging")
+    assert result.status == "ok", result.content
+    asked = result.content["execution_count"]
+    later = magic_host.execute("log.warning('logged later')")
+    assert "logged later" in later.everything()
+    check = magic_host.execute(
+        "outputs = get_ipython().history_manager.outputs\n"
+        "print(sorted(n for n, kept in outputs.items() for o in kept"
+        " if 'logged later' in str(o.bundle)))"
+    )
+    assert check.stdout == f"[{later.content['execution_count']}]\n", (asked, check.stdout)

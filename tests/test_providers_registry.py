@@ -295,7 +295,7 @@ class Recorder:
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({}, {"max_tokens": 4096, "connect_timeout": 5.0, "first_token_timeout": 600.0}),
+        ({}, {"max_tokens": 4096, "connect_timeout": 5.0, "first_token_timeout": 120.0}),
         (
             {
                 "CODEACT_MAX_TOKENS": "0",

@@ -65,6 +65,8 @@ SECRET_NAMES = [
 ]
 # Names that hold keys of dicts or tables as often as credentials: the value decides.
 MAYBE_NAMES = ["key", "keys", "sort_key", "primary_key", "weather_key", "cookie", "private"]
+# A regular expression's constant, named for what it matches: the value decides too.
+MAYBE_NAMES += ["EMAIL_PAT", "DATE_PAT", "WORD_PAT"]
 # Names that mention a secret word, or look like they do, but hold none.
 PLAIN_NAMES = [
     "keyboard",

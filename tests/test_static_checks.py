@@ -310,7 +310,18 @@ def test_setup_env_installs_again_only_when_the_packaging_changed(tmp_path: Path
 
 def test_codeact_skip_browser_skips_every_browser_test() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/browser"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-n",
+            "0",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "tests/browser",
+        ],
         cwd=ROOT,
         env={**os.environ, "CODEACT_SKIP_BROWSER": "1"},
         capture_output=True,
@@ -366,7 +377,7 @@ def test_the_suite_ignores_the_users_profile_and_leaves_nothing_behind(tmp_path:
     env["TMPDIR"] = str(temp)
     done = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
             f"--basetemp={tmp_path / 'basetemp'}", *_TOUCHING_THE_PROFILE,
         ],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,

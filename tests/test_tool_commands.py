@@ -56,6 +56,11 @@ def test_a_stdio_server_and_an_http_server() -> None:
         ("x -- cmd --api-key ${API_KEY}", None),
         ("x http://u:hunter22@h/mcp", "The URL of x looks like a secret"),
         ("token -- cmd --verbose /home/u/token.txt", None),
+        ("x -- cmd --password=hunter2hunter2", "An argument of x looks like a secret"),
+        ("x -- cmd --token letmein", "An argument of x looks like a secret"),
+        ("x -- cmd --token=${TOKEN} --port 8080 --name repo", None),
+        ("x http://h/mcp?api_key=q8Zr2LmX7pW4tY1bN6vC", "The URL of x looks like a secret"),
+        ("x http://h/mcp?limit=10&format=json", None),
     ],
 )
 def test_bad_input_is_a_usage_error_that_says_what_to_fix(line: str, message: str | None) -> None:

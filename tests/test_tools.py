@@ -114,6 +114,35 @@ def test_callables_without_a_name_are_called_by_the_name_bound_to_them(
     assert [t.name for t in python_tools(shell.user_ns)] == ["double", "find"]
 
 
+def test_a_nameless_tool_replaced_or_never_kept_is_forgotten(shell: InteractiveShell) -> None:
+    from codeact_kernel import tools
+
+    for _ in range(5):
+        shell.run_cell("from codeact_kernel import tool\ntriple = tool(lambda x: 3 * x)")
+    shell.run_cell("kept = [tool(lambda: 'in a list')]")
+    assert [t.name for t in python_tools(shell.user_ns)].count("triple") == 1
+    nameless = [key for key in tools._marked if not isinstance(key, str)]
+    assert nameless == [id(shell.user_ns["triple"])]
+
+
+class _Proxy:
+    """A lazy object whose `__class__` runs code that fails (Django's unset settings)."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("settings are not configured")
+
+
+def test_an_object_that_fails_when_asked_its_class_does_not_stop_the_tools(
+    shell: InteractiveShell,
+) -> None:
+    shell.user_ns["settings"] = _Proxy()
+    shell.run_cell("from codeact_kernel import tool\nhalve = tool(lambda x: x / 2)")
+    shell.run_cell("@tool\ndef gone(x: int) -> int:\n    return x\ndel gone")
+    assert "halve" in [t.name for t in python_tools(shell.user_ns)]
+    assert "def halve(x):" in Toolbox(shell, None, dict).section()  # type: ignore[arg-type]
+
+
 def test_methods_and_module_functions_are_called_through_their_owner(
     shell: InteractiveShell,
 ) -> None:
