@@ -66,6 +66,12 @@ BlockKind = Literal["execute", "python", "bare", "other"]
 
 # Info-string words that mark a fenced block as Python to run.
 _PYTHON_LANGUAGES = frozenset({"python", "py", "python3", "py3", "ipython", "ipython3"})
+# The first word of an info string, as models write it: a language, then perhaps a
+# version (`python3.11`) or a file (`python:main.py`, `py{title=…}`), in any case.
+_INFO_WORD = re.compile(r"[{.]*(?P<language>[^\s:,;{}=]*)")
+_PYTHON_VERSION = re.compile(r"(?:i?python|py)\d+(?:\.\d+)*")
+# Invisible characters that a model or a copy may leave in an info string.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 
 _EXECUTE_OPEN = re.compile(r"<execute\s*>", re.IGNORECASE)
 _EXECUTE_CLOSE = re.compile(r"</execute\s*>", re.IGNORECASE)
@@ -512,8 +518,12 @@ def _fenced_block(text: str, opening: re.Match[str]) -> Block:
 
 def _language(opening: re.Match[str]) -> str:
     """The language a fence's info string names (```` ```{python} title="a.py" ````)."""
-    info = opening.group("info").strip()
-    return info.split()[0].strip("{}.").lower() if info else ""
+    info = opening.group("info").strip().strip(_INVISIBLE).lower()
+    match = _INFO_WORD.match(info)
+    language = match.group("language").strip(_INVISIBLE) if match else ""
+    if _PYTHON_VERSION.fullmatch(language):
+        return "python"
+    return language
 
 
 def _unclosed_body(text: str, body_start: int, fence: str) -> tuple[str, int, bool]:

@@ -14,6 +14,13 @@ Misbehaving models (see actions.py for where an answer ends):
   step counts as a failed one for `max_retries`, so a model that always overruns cannot
   loop (a limit hit after the answer's first action closed cuts only text that is not
   ours anyway);
+- an answer the server stopped for another reason (a content filter, a refusal, a
+  reason we do not know) never runs either, even past its first action, since the
+  verdict may be on what came before: with code, the model is told and answers again
+  as above; prose is the answer, with a note that it may be incomplete (asking again
+  would be stopped again); a paused answer goes on as a cut one does;
+- the secrets the session knows (the key first) are masked in the answer as it
+  streams, so that a model that writes one shows and leaves it nowhere;
 - an answer ends on our side where it ends for us, whatever the server does with the
   stop sequences: after its first action, or where it starts writing its own
   "Observation:". The user sees nothing past that point; the stream is read a moment
@@ -29,6 +36,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Seq
 from dataclasses import dataclass, field, replace
 
 from .actions import AnswerStream, extract_code, first_action_end
+from .capture import Masker
 from .context import build_messages, step_exchange
 from .errors import (
     ApprovalUnavailable,
@@ -56,10 +64,12 @@ from .events import (
     StepStarted,
     Turn,
     UsageReport,
+    goes_on,
+    stop_cause,
 )
 from .executor import Executor
 from .frontend import Approval, Approved, Decision
-from .providers.base import Message, Model, Notice, TextDelta, Truncated, Usage
+from .providers.base import LENGTH, Message, Model, Notice, TextDelta, Truncated, Usage
 from .providers.usage import estimated_usage
 from .settings import Settings
 
@@ -131,17 +141,30 @@ class Agent:
             usage += step.usage
             yield UsageReport(number, step.usage, usage)
 
+            if step.truncated and not self._goes_on(step):
+                # Prose that a filter or a refusal stopped is the answer: asking again
+                # would be stopped again. The user was told it may be incomplete; the
+                # conversation keeps it as the answer it is.
+                step.truncated = False
+                turn.final = step.model_text
+                yield Finished(step.model_text, turn.actions, usage, time.monotonic() - started)
+                return
             if step.truncated:
                 # Complete-looking code from a cut answer may still be the wrong code
                 # (a loop without its last lines): it never runs, and a model that always
                 # overruns must not loop until max_steps.
                 failures += 1
                 if failures > self.settings.max_retries:
+                    advice = (
+                        "Ask for less at a time, raise the output limit (max_tokens), or "
+                        "raise max_retries."
+                        if step.stop_reason == LENGTH
+                        else "Rephrase the request, or try another model."
+                    )
                     exhausted = RetryBudgetExhausted(
                         f"{failures} answers in a row failed (max_retries = "
-                        f"{self.settings.max_retries}); the last one was cut off at the "
-                        "output limit. Ask for less at a time, raise the output limit "
-                        "(max_tokens), or raise max_retries."
+                        f"{self.settings.max_retries}); the last one stopped before it ended "
+                        f"({stop_cause(step.stop_reason)}). {advice}"
                     )
                     turn.fail(exhausted)
                     yield Failed(exhausted, turn.actions, usage, time.monotonic() - started)
@@ -207,6 +230,7 @@ class Agent:
         """Stream one model answer into `step`; shrink the context once if it is too long."""
         shrunk = False
         while True:
+            secrets = self.secrets()
             messages = build_messages(
                 request=turn.request,
                 history=history,
@@ -216,14 +240,15 @@ class Agent:
                 action_format=self.settings.action_format,
                 budget_tokens=self._budget,
                 tools=self.tools,
-                secrets=self.secrets(),
+                secrets=secrets,
                 vision=self.vision,
             )
             if not self.system:
                 self.system = messages[0].content
             answer = AnswerStream(self.settings.action_format)
             try:
-                async with contextlib.aclosing(self._stream(messages, answer, step)) as events:
+                streamed = self._stream(messages, answer, step, secrets)
+                async with contextlib.aclosing(streamed) as events:
                     async for event in events:
                         yield event
             except ContextTooLong:
@@ -237,6 +262,12 @@ class Agent:
                 # Whatever ends the stream, the step holds what the user was shown.
                 step.model_text = answer.shown
             if not step.model_text.strip():
+                if step.truncated and step.stop_reason != LENGTH:
+                    raise StreamError(
+                        f"The answer stopped before the model wrote any of it "
+                        f"({stop_cause(step.stop_reason)}). Rephrase the request, or try "
+                        "another model."
+                    )
                 if step.truncated:
                     # Reasoning models can spend the whole limit before they write a word.
                     raise StreamError(
@@ -255,10 +286,17 @@ class Agent:
             return
 
     async def _stream(
-        self, messages: Sequence[Message], answer: AnswerStream, step: Step
+        self,
+        messages: Sequence[Message],
+        answer: AnswerStream,
+        step: Step,
+        secrets: Collection[str],
     ) -> AsyncGenerator[Event, None]:
-        """The model's answer to `messages`, into `answer`, as events."""
+        """The model's answer to `messages`, into `answer`, as events; `secrets` masked."""
         stream = self.model.stream(messages, stop=answer.stops)
+        # A model may write a secret it should not know (the key, a token it guessed):
+        # masked before anything shows or keeps the answer.
+        masker = Masker(secrets)
         ended_at: float | None = None
         drained = 0
         usage: Usage | None = None
@@ -267,7 +305,7 @@ class Agent:
             async for item in stream:
                 if isinstance(item, TextDelta):
                     if ended_at is None:
-                        shown = answer.add(item.text)
+                        shown = answer.add(masker.feed(item.text))
                         if shown:
                             yield ModelText(step.number, shown)
                         if answer.ended:
@@ -279,24 +317,41 @@ class Agent:
                 elif isinstance(item, Notice):
                     yield Progress(step.number, item.message)
                 elif isinstance(item, Truncated):
-                    # A limit hit past the end of the answer is no matter.
-                    if not answer.ended:
+                    # A limit hit (or a pause) past the end of the answer is no matter;
+                    # a filter or a refusal may judge what came before: nothing runs.
+                    if not answer.ended or not goes_on(item.reason):
                         truncated = item
                 elif isinstance(item, Usage):
                     usage = item
+        except Exception:
+            # The stream broke (a cut connection): the end held back as a possible start
+            # of a secret is shown too, so the partial answer stays whole on screen.
+            held = answer.add(masker.flush()) if ended_at is None else ""
+            if held:
+                yield ModelText(step.number, held)
+            raise
         finally:
             close = getattr(stream, "aclose", None)
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
+        held = answer.add(masker.flush()) if ended_at is None else ""
+        if held:
+            yield ModelText(step.number, held)
         rest = answer.finish()
         if rest:
             yield ModelText(step.number, rest)
         if truncated is not None:
             step.truncated = True
+            step.stop_reason = truncated.reason
             had_code = extract_code(answer.text) is not None
-            yield AnswerTruncated(step.number, truncated.limit, had_code)
+            yield AnswerTruncated(step.number, truncated.limit, had_code, truncated.reason)
         step.usage = usage if usage is not None else estimated_usage(messages, answer.text)
+
+    @staticmethod
+    def _goes_on(step: Step) -> bool:
+        """Whether the model answers again after `step`, an answer that stopped early."""
+        return goes_on(step.stop_reason) or extract_code(step.model_text) is not None
 
     async def _approval(self, number: int, code: str) -> Decision:
         if self.settings.approval != "ask":

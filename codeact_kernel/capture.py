@@ -36,6 +36,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, TextIO
 
 from .secrets import MASK, MIN_SECRET_LENGTH, mask_shown
@@ -101,6 +102,12 @@ class Capture:
         self._append(
             {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": traceback}
         )
+
+    @property
+    def failed(self) -> bool:
+        """Whether a traceback was shown."""
+        with self.lock:
+            return any(output["output_type"] == "error" for output in self._outputs)
 
     def clear(self) -> None:
         with self.lock:
@@ -192,6 +199,17 @@ class Recorder:
         finally:
             self._quiet -= 1
 
+    @contextmanager
+    def standard_streams(self) -> Iterator[None]:
+        """`sys.stdout` and `sys.stderr` are this recording's tees while the block runs,
+        whatever the action put there (None, a closed file, an object without `flush`):
+        what the shell shows for the action (a traceback, a result, a display, a
+        refusal) reaches the user and the model as IPython would show it."""
+        with ExitStack() as stack:
+            for tee in self.tees:
+                stack.enter_context(patched(sys, tee.sys_name, tee))
+            yield
+
     def records(self, fd: int | None, *, from_fd: bool) -> bool:
         """Whether text shown on `fd` is recorded now.
 
@@ -218,6 +236,17 @@ class Recorder:
 # The recorder of the action running now. A `Tee` can outlive its action (a logging
 # handler made in step 1 keeps it), so it records into whichever action is current.
 _recorders: list[Recorder] = []
+
+
+@contextmanager
+def standard_streams() -> Iterator[None]:
+    """`Recorder.standard_streams` of the action running now, if one is."""
+    if not _recorders:
+        yield
+        return
+    with _recorders[-1].standard_streams():
+        yield
+
 
 # Whether this process was forked (by `multiprocessing`, say) from the one that records.
 _forked = False
@@ -257,6 +286,11 @@ class Tee:
         # `write` it had before. Otherwise it is looked up at each write, since IPython
         # swaps a stream's `write` per cell (to keep the cell's output history).
         self._beneath: Callable[[str], Any] | None = None
+
+    @property
+    def sys_name(self) -> str:
+        """The attribute of `sys` this tee stands in for: "stdout" or "stderr"."""
+        return self._name
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
@@ -354,6 +388,39 @@ class Tee:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+# Frames of this module in a traceback are ours (a tee's `write`, `__getattr__` …).
+_HERE = Tee.write.__code__.co_filename
+
+
+def without_tee_frames(error: BaseException | None) -> None:
+    """Take this module's frames out of the tracebacks of `error` and of the exceptions
+    it chains, so that the user and the model see the traceback IPython would show:
+    `sys.stdout.buffer` fails in the user's line, not in `Tee.__getattr__`."""
+    pending = [error]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        error.__traceback__ = _without_frames_here(error.__traceback__)
+        pending += [error.__cause__, error.__context__]
+
+
+def _without_frames_here(tb: TracebackType | None) -> TracebackType | None:
+    while tb is not None and tb.tb_frame.f_code.co_filename == _HERE:
+        tb = tb.tb_next
+    head = tb
+    while tb is not None:
+        after = tb.tb_next
+        while after is not None and after.tb_frame.f_code.co_filename == _HERE:
+            after = after.tb_next
+        if after is not tb.tb_next:
+            tb.tb_next = after
+        tb = after
+    return head
 
 
 def _write_all(fd: int, data: bytes) -> None:

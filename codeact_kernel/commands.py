@@ -118,6 +118,10 @@ def shown_briefly(shell: Any, error: E) -> E:
     )
     line = f"{head}: {error}" if str(error) else head
     setattr(error, "_render_traceback_", lambda: [line])  # noqa: B010
+    # IPython prints a raw Python traceback, not this line, for an exception whose
+    # context holds an exception group (an MCP server's task group leaves one): the
+    # context is already suppressed, so it goes.
+    error.__context__ = None
     return error
 
 
@@ -166,7 +170,7 @@ class Commands:
         elif command == "history":
             print(history_text(self.session.turns))
         elif command == "config":
-            print(config_text(self._settings()))
+            print(config_text(self._settings(lenient=True)))
         elif command == "export":
             self._export(rest)
         elif command == "models":
@@ -187,16 +191,19 @@ class Commands:
 
     # --- commands -------------------------------------------------------------------
 
-    def _settings(self, **overrides: Any) -> Settings:
+    def _settings(self, *, lenient: bool = False, **overrides: Any) -> Settings:
+        """The session's settings; `lenient`: an environment variable or config file value
+        that is not valid is shown (`Settings.problems`), not raised, so that the user can
+        still see and override it."""
         try:
-            return self.session.settings(**overrides)
+            return self.session.settings(lenient=lenient, **overrides)
         except ConfigurationError as error:
             raise shown_briefly(self.shell, error) from None
 
     def _status(self) -> str:
         from .providers import endpoint_for
 
-        settings = self._settings()
+        settings = self._settings(lenient=True)
         session = self.session
         return status_text(
             settings,
@@ -212,35 +219,40 @@ class Commands:
         if name == "api_key":
             raise UsageError(NO_KEY_IN_CELLS)
         if name not in Settings().public():
-            raise UsageError(f"Unknown setting {name!r}.\n{LINE_USAGE}")
+            raise UsageError(unknown_setting(name))
         if not value:
-            settings = self._settings()
-            source = settings.sources.get(name, "default")
-            print(f"{name} = {getattr(settings, name)!s} ({source})")
+            print(setting_text(self._settings(lenient=True), name))
             return
         if name == "model":
             check_model_name(value)
         if name == "automagic" and not self.routes_automagic:
             raise UsageError(AUTOMAGIC_ELSEWHERE)
         try:
-            settings = self.session.settings(**{name: value})
+            # Lenient: a bad environment variable or config value of another setting must
+            # not stop this one from being set (its own bad value is never read).
+            settings = self.session.settings(lenient=True, **{name: value})
         except ConfigurationError as error:
             raise UsageError(str(error)) from None
-        self.session.overrides[name] = getattr(settings, name)
+        chosen = getattr(settings, name)
+        # None is "not set" to the session: the endpoint's default temperature is named.
+        self.session.overrides[name] = "default" if chosen is None else chosen
         if name == "automagic" and self.routes_automagic:
             self.shell.automagic = settings.automagic
-        print(f"{name} = {getattr(settings, name)!s} (for this session)")
+        print(f"{name} = {_value_text(name, chosen)} (for this session)")
 
     def _unset(self, rest: str) -> None:
-        name = setting_name(rest)
-        if name is None or " " in rest:
+        if not rest or " " in rest:
             raise UsageError(f"%codeact unset takes one setting name.\n{LINE_USAGE}")
+        name = setting_name(rest)
+        if name is None:
+            raise UsageError(unknown_setting(rest))
+        if name == "api_key":
+            raise UsageError(NO_KEY_IN_CELLS)
         self.session.overrides.pop(name, None)
-        settings = self._settings()
+        settings = self._settings(lenient=True)
         if name == "automagic" and self.routes_automagic:
             self.shell.automagic = settings.automagic
-        source = settings.sources.get(name, "default")
-        print(f"{name} = {getattr(settings, name)!s} ({source})")
+        print(setting_text(settings, name))
 
     def _export(self, rest: str) -> None:
         from .export import export_redactor, records_from_session, unfit_target, write_jsonl
@@ -252,7 +264,7 @@ class Commands:
         if not session.records:
             raise UsageError("No CodeAct requests in this session yet: nothing to export.")
         # The session's own secrets too: the key, and what the namespace holds now.
-        redact = export_redactor(session.secrets(self._settings()))
+        redact = export_redactor(session.secrets(self._settings(lenient=True)))
         try:
             count = write_jsonl(path, records_from_session(session.records), options, redact)
         except OSError as error:
@@ -334,7 +346,24 @@ def setting_name(word: str) -> str | None:
     return name if name in Settings().public() or name == "api_key" else None
 
 
+def unknown_setting(word: str) -> str:
+    """What an unknown setting name gets told: the names there are."""
+    from .settings import Settings
+
+    names = ", ".join(Settings().public())
+    return f"Unknown setting {word.strip()!r}; the settings are: {names}."
+
+
 # --- reports --------------------------------------------------------------------------
+
+
+def setting_text(settings: Settings, name: str) -> str:
+    """One setting, where it came from, and what is wrong with it if anything is."""
+    problem = settings.problems.get(name)
+    if problem is not None:
+        return f"{name}: {problem.message}"
+    source = settings.sources.get(name, "default")
+    return f"{name} = {_value_text(name, getattr(settings, name))} ({source})"
 
 
 def key_text(settings: Settings) -> str:
@@ -379,6 +408,7 @@ def status_text(
         ),
     ]
     lines = ["CodeAct session", *_table(rows, indent=2)]
+    lines += [f"Problem: {problem.message}" for problem in settings.problems.values()]
     lines.append("`%codeact config` shows every setting, `%codeact help` the commands.")
     return "\n".join(lines)
 
@@ -387,12 +417,14 @@ def config_text(settings: Settings) -> str:
     """`%codeact config`: every effective setting and where it came from."""
     rows = [("setting", "value", "source")]
     for name, value in settings.public().items():
-        rows.append((name, _value_text(name, value), settings.sources.get(name, "default")))
+        shown = "(not valid, see below)" if name in settings.problems else _value_text(name, value)
+        rows.append((name, shown, settings.sources.get(name, "default")))
     rows.append(("api_key", key_text(settings), settings.sources.get("api_key", "default")))
     lines = _table(rows)
     lines.append(
         "Precedence: session (%codeact, cell options) > environment > config files > default."
     )
+    lines += [f"Problem: {problem.message}" for problem in settings.problems.values()]
     return "\n".join(lines)
 
 

@@ -62,7 +62,9 @@ class Step:
     error: str | None = None
     skipped: bool = False
     truncated: bool = False
-    """The answer hit the output limit: it is incomplete, and nothing of it ran."""
+    """The answer did not end normally (see `stop_reason`): nothing of it ran."""
+    stop_reason: str = "length"
+    """Why a `truncated` answer stopped: a `providers.base.Truncated.reason`."""
     interrupted: bool = False
     """The user interrupted the request during this step; `model_text` is what they saw."""
 
@@ -128,23 +130,55 @@ class Progress:
     message: str
 
 
+def stop_cause(reason: str) -> str:
+    """Why an answer stopped before it ended, in words, for a `Truncated.reason`."""
+    causes = {
+        "length": "it reached the output limit",
+        "content_filter": "the provider's content filter stopped it",
+        "refusal": "the model refused to go on",
+        "pause": "the server paused it",
+    }
+    return causes.get(reason, f"the server stopped it, saying {reason!r}")
+
+
+def goes_on(reason: str) -> bool:
+    """Whether the model is asked to go on after an answer that stopped for `reason`
+    without code: past the output limit or a pause it can; a filtered or refused
+    answer is the answer."""
+    return reason in ("length", "pause")
+
+
 @dataclass(frozen=True)
 class AnswerTruncated:
-    """The answer ended at the output limit: nothing of it runs, the model is told."""
+    """The answer did not end normally (`reason`, a `Truncated.reason`): nothing of it
+    runs; the model is told, or, for prose that cannot go on, it is the answer."""
 
     step: int
     limit: int | None
     had_code: bool
+    reason: str = "length"
 
     @property
     def message(self) -> str:
-        limit = f" ({self.limit:,} tokens)" if self.limit else ""
+        if self.reason == "length":
+            limit = f" ({self.limit:,} tokens)" if self.limit else ""
+            if self.had_code:
+                return (
+                    f"The answer was cut off at the output limit{limit}, so its code was not "
+                    "run; the model is asked for a complete, shorter action."
+                )
+            return (
+                f"The answer was cut off at the output limit{limit}; the model is asked to go on."
+            )
+        cause = stop_cause(self.reason)
         if self.had_code:
             return (
-                f"The answer was cut off at the output limit{limit}, so its code was not "
-                "run; the model is asked for a complete, shorter action."
+                f"The answer stopped before it ended ({cause}), so its code was not run; "
+                "the model is told and asked for another answer."
             )
-        return f"The answer was cut off at the output limit{limit}; the model is asked to go on."
+        if goes_on(self.reason):
+            return f"The answer stopped before it ended ({cause}); the model is asked to go on."
+        return f"The answer stopped before it ended ({cause}), so it may be incomplete."
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
-from .capture import Capture, Masker, patched, recording
+from .capture import Capture, Masker, patched, recording, standard_streams, without_tee_frames
 from .events import Observation
 from .interrupts import ActionSignals, ActionWatch, StepTimer, without_handler_frames
 
@@ -211,6 +211,8 @@ def tee_outputs(
     of an `error` output (it is still recorded as an error): a request that ends well
     must not look failed to papermill, which fails a notebook on any error output.
     `fds` also records what is written to file descriptors 1 and 2 (subprocesses).
+    Whatever the action did to `sys.stdout` and `sys.stderr`, what the shell shows
+    goes through the recording's own tees (`Recorder.standard_streams`).
     """
     with recording(hide, fds=fds) as recorder:
         capture = recorder.capture
@@ -221,8 +223,10 @@ def tee_outputs(
         original_clear = display_pub.clear_output
         original_format = displayhook.write_format_data
         original_prompt = displayhook.write_output_prompt
+        original_finish = displayhook.finish_displayhook
         original_traceback = shell._showtraceback
         original_show = shell.showtraceback
+        streams = recorder.standard_streams
 
         def publish(
             data: dict[str, Any], metadata: dict[str, Any] | None = None, *args: Any, **kw: Any
@@ -232,31 +236,40 @@ def tee_outputs(
             if not kw.get("update"):
                 capture.display(data, metadata)
             # A terminal shell prints a display's text: it is recorded once, as a display.
-            with recorder.quiet():
+            with recorder.quiet(), streams():
                 return original_publish(data, metadata, *args, **kw)
 
         def clear_output(wait: bool = False) -> Any:
             capture.clear()
-            return original_clear(wait)
+            with streams():
+                return original_clear(wait)
 
         def write_output_prompt() -> Any:
             # A terminal shell prints results and tracebacks to stdout too.
-            with recorder.quiet():
+            with recorder.quiet(), streams():
                 return original_prompt()
+
+        def finish_displayhook() -> Any:
+            # ipykernel flushes both streams before it sends the result.
+            with streams():
+                return original_finish()
 
         def write_format_data(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
             format_dict = _masked_bundle(masker, format_dict)
             recorder.settle()
             # prompt_count is the number the user sees in Out[...].
             capture.result(format_dict, md_dict, displayhook.prompt_count)
-            with recorder.quiet():
+            with recorder.quiet(), streams():
                 return original_format(format_dict, md_dict)
 
         def show_user_traceback(exc_tuple: Any = None, *args: Any, **kw: Any) -> Any:
             if exc_tuple is None:
                 # An interrupt's traceback ends in the user's code, as in IPython.
                 without_handler_frames(sys.exc_info()[2])
-            return original_show(exc_tuple, *args, **kw)
+            # Nor does a traceback go through our tees (`sys.stdout.buffer`).
+            without_tee_frames(sys.exc_info()[1] if exc_tuple is None else exc_tuple[1])
+            with streams():
+                return original_show(exc_tuple, *args, **kw)
 
         def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> Any:
             stb = [masker.whole(line) for line in stb]
@@ -264,7 +277,7 @@ def tee_outputs(
             shown = masker.whole(said)
             recorder.settle()
             capture.error(etype.__name__, shown, list(stb))
-            with recorder.quiet():
+            with recorder.quiet(), streams():
                 if errors_as_text:
                     return _traceback_as_text(shell, stb)
                 value: Any = evalue if shown == said and said is not _UNSAYABLE else _Shown(shown)
@@ -275,6 +288,7 @@ def tee_outputs(
             patches.enter_context(patched(display_pub, "clear_output", clear_output))
             patches.enter_context(patched(displayhook, "write_format_data", write_format_data))
             patches.enter_context(patched(displayhook, "write_output_prompt", write_output_prompt))
+            patches.enter_context(patched(displayhook, "finish_displayhook", finish_displayhook))
             patches.enter_context(patched(shell, "_showtraceback", showtraceback))
             patches.enter_context(patched(shell, "showtraceback", show_user_traceback))
             yield capture
@@ -339,7 +353,8 @@ def refusing_exit(shell: InteractiveShell) -> Iterator[None]:
     """
 
     def ask_exit() -> None:
-        print(EXIT_REFUSED, file=sys.stderr)
+        with standard_streams():
+            print(EXIT_REFUSED, file=sys.stderr)
 
     with ExitStack() as patches:
         patches.enter_context(patched(shell, "ask_exit", ask_exit))
@@ -354,6 +369,30 @@ def refusing_exit(shell: InteractiveShell) -> Iterator[None]:
 def _unwatched(stop: Callable[[], None] | None = None) -> Iterator[ActionSignals]:
     """No host policy (tests, a bare shell): SIGINT raises where it lands, as in IPython."""
     yield ActionSignals()
+
+
+def failed(error: BaseException) -> ExecutionResult:
+    result = ExecutionResult(None)
+    result.error_in_exec = error
+    return result
+
+
+def failed_in_ipython(
+    shell: InteractiveShell, capture: Capture, error: Exception
+) -> ExecutionResult:
+    """IPython itself failed on the action: the action failed, the request goes on.
+
+    Python's compiler gives up on code nested too deeply (`1+1+…` five thousand times:
+    RecursionError), which IPython does not expect while it parses; or IPython fails
+    on what a failed action left behind (it stores the failed cell's `str(exception)`
+    in its history, which the action's exception class can make fail). When nothing
+    was shown for it, the error is shown as Python shows a compile error: its type and
+    message, without IPython's frames.
+    """
+    if not capture.failed:
+        kind = type(error)
+        shell._showtraceback(kind, error, shell.InteractiveTB.get_exception_only(kind, error))
+    return failed(error)
 
 
 def drain_payloads(shell: InteractiveShell) -> None:
@@ -413,7 +452,7 @@ class ShellExecutor:
             refusing_exit(shell),
             StepTimer(self.step_timeout) as timer,
         ):
-            task = asyncio.ensure_future(self._run_cell(code))
+            task = asyncio.ensure_future(self._run_cell(code, capture))
 
             def stop() -> None:
                 loop.call_soon_threadsafe(task.cancel)
@@ -433,7 +472,7 @@ class ShellExecutor:
             shell.events.trigger("post_run_cell", result)
         return self._observe(capture, result, count, timer.fired, signals.interrupted)
 
-    async def _run_cell(self, code: str) -> ExecutionResult:
+    async def _run_cell(self, code: str, capture: Capture) -> ExecutionResult:
         # This coroutine runs as a task of its own: the flag stays in its context.
         _acting.set(True)
         preprocessing_error = None
@@ -451,16 +490,9 @@ class ShellExecutor:
         except KeyboardInterrupt:
             # A SIGINT between IPython's own statements, outside `run_code`: treat it
             # like one inside, so the action ends as interrupted instead of escaping.
-            result = ExecutionResult(None)
-            result.error_in_exec = KeyboardInterrupt()
-            return result
+            return failed(KeyboardInterrupt())
         except Exception as error:
-            # IPython itself failed on what the action left behind (it stores a failed
-            # cell's `str(exception)` in its history, which the action's exception
-            # class can make fail): the action failed, the request goes on.
-            result = ExecutionResult(None)
-            result.error_in_exec = error
-            return result
+            return failed_in_ipython(self.shell, capture, error)
 
     def _observe(
         self,

@@ -20,8 +20,9 @@ from .events import Event
 Ask = Callable[[str], str]
 """Reads one line from the user after showing a prompt (`input`, the kernel's stdin)."""
 
-APPROVAL_QUESTION = "Run step {step}? [y]es / [n]o (skip) / [s]top: "
-APPROVAL_PATTERN = re.compile(r"^Run step (\d+)\? \[y\]es / \[n\]o \(skip\) / \[s\]top: $")
+# The capital Y says what an empty Enter does, as prompts conventionally do.
+APPROVAL_QUESTION = "Run step {step}? [Y]es / [n]o (skip) / [s]top: "
+APPROVAL_PATTERN = re.compile(r"^Run step (\d+)\? \[Y\]es / \[n\]o \(skip\) / \[s\]top: $")
 
 
 class Approval(enum.Enum):

@@ -278,7 +278,9 @@ class HeadlessKernel:
             "store_history": True,
             "user_expressions": {},
             "allow_stdin": True,
-            "stop_on_error": True,
+            # As nbclient does: a cell expected to fail does not abort the ones after it
+            # (the kernel would also abort the next cell if it came in right away).
+            "stop_on_error": not expected_to_fail(cell),
         }
         message = self.client.session.msg("execute_request", content, metadata={"cellId": cell.id})
         self.client.shell_channel.send(message)

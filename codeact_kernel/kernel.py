@@ -9,8 +9,8 @@ done is `ok`; budgets, provider and configuration errors and interrupts are `err
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ class CodeActKernel(IPythonKernel):
         register_magics(self.shell, self.codeact, pinned=True)
         self.lab = LabBridge(self)
         self._finished_requests: deque[str] = deque(maxlen=32)
+        self.shell.should_run_async = _answering_too_deep(self.shell.should_run_async)
 
     async def execute_request(self, stream: Any, ident: Any, parent: Any) -> None:
         try:
@@ -102,38 +103,7 @@ class CodeActKernel(IPythonKernel):
             )
             if reply["status"] == "ok":
                 reply["user_expressions"] = self.shell.user_expressions(user_expressions or {})
-        if reply["status"] == "error" and not silent:
-            self._abort_only_what_is_queued()
         return reply
-
-    def _abort_only_what_is_queued(self) -> None:
-        """After an error reply, abort the execute requests queued before it (Run All
-        stops), never one the client sends once it has the reply.
-
-        ipykernel 7 sends the error reply, then starts aborting and asks its shell-channel
-        thread to queue the "stop aborting" marker: a request the client sends as soon as
-        the reply arrives can be queued before that marker and is aborted, unrun (seen
-        after interrupts, in tests that ask again at once). Queueing a marker of our own
-        now, before the reply leaves, closes that window; the kernel's later marker then
-        changes nothing. (A Run All request the shell-channel thread has not passed on
-        by now would run: they are all sent at once, long before a cell's reply.)
-        """
-        thread = getattr(self, "shell_channel_thread", None)
-        post = getattr(self, "_post_dummy_stop_aborting_message", None)
-        if thread is None or post is None:
-            return
-        subshell_id = self.get_parent("shell").get("header", {}).get("subshell_id")
-        queued = threading.Event()
-
-        def queue_marker() -> None:
-            try:
-                post(subshell_id)
-            finally:
-                queued.set()
-
-        thread.io_loop.add_callback(queue_marker)
-        # Queued at once by a thread that only forwards messages; the bound is a guard.
-        queued.wait(timeout=0.2)
 
     def _route(self, code: str) -> Route:
         """Code or request? With automagic on, this shell's own magics count too, and
@@ -308,3 +278,17 @@ class KernelHost:
 def _msg_id(message: Any) -> str:
     header = message.get("header") if isinstance(message, dict) else None
     return str(header.get("msg_id", "")) if isinstance(header, dict) else ""
+
+
+def _answering_too_deep(should_run_async: Callable[..., bool]) -> Callable[..., bool]:
+    """IPython's check whether a cell needs its loop lets a RecursionError out (a cell
+    nested too deep for its parser), and ipykernel then never replies. Not async, then:
+    running the cell raises the RecursionError as the cell's own error."""
+
+    def checked(*args: Any, **kwargs: Any) -> bool:
+        try:
+            return should_run_async(*args, **kwargs)
+        except RecursionError:
+            return False
+
+    return checked

@@ -32,13 +32,21 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from IPython.core.error import StdinNotImplementedError
+from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from .capture import patched
 from .errors import ApprovalUnavailable
 from .events import Event, Observation
-from .executor import Executor, ShellExecutor, acting, drain_payloads, refusing_exit
+from .executor import (
+    Executor,
+    ShellExecutor,
+    acting,
+    drain_payloads,
+    failed,
+    failed_in_ipython,
+    refusing_exit,
+)
 from .frontend import Decision, Frontend
 from .interrupts import RequestInterrupts, StepTimer
 from .options import CellOptions
@@ -57,6 +65,10 @@ NO_AWAIT = (
     "kernel: the kernel's event loop is busy running this very cell. Write synchronous "
     "code instead; to run a coroutine, run it on a worker thread, e.g. "
     "`concurrent.futures.ThreadPoolExecutor(1).submit(asyncio.run, main()).result()`."
+)
+SESSION_CLOSED = (
+    "The CodeAct session was closed while this request ran, so the request stopped; "
+    "run %unload_ext codeact_kernel, then %load_ext codeact_kernel, for a new session."
 )
 NO_STDIN = (
     "approval is 'ask' but this frontend cannot take input, so the action was not run. "
@@ -145,6 +157,10 @@ class Bridge:
                 # the background task has stopped talking.
                 job = self._jobs.get(timeout=0.05 if self._deadline else 0.25)
             except queue.Empty:
+                if not self._loop.is_running() and self._failure is None:
+                    # The session was closed under its own request: nothing will answer.
+                    self._failure = UsageError(SESSION_CLOSED)
+                    return False
                 continue
             if job is _DONE:
                 return True
@@ -220,10 +236,17 @@ class MainThreadExecutor(ShellExecutor):
         shell = self.shell
         count = shell.execution_count
         result: ExecutionResult | None = None
-        if _needs_the_busy_loop(shell, code):
+        try:
+            busy = _needs_the_busy_loop(shell, code)
+        except Exception as error:
+            # Found before `run_cell`, which would raise it with its coroutine unawaited.
+            with self.outputs(fds=False) as capture:
+                result = failed_in_ipython(shell, capture, error)
+            return self._observe(capture, result, count, False)
+        if busy:
             with self.outputs(fds=False) as capture:
                 print(f"RuntimeError: {NO_AWAIT}", file=sys.stderr)
-            return self._observe(capture, _failed(RuntimeError(NO_AWAIT)), count, False)
+            return self._observe(capture, failed(RuntimeError(NO_AWAIT)), count, False)
         # No `stop` for `watch`: the action runs right here, where a SIGINT raises.
         with (
             self.outputs() as capture,
@@ -237,7 +260,9 @@ class MainThreadExecutor(ShellExecutor):
                 result = shell.run_cell(code, store_history=False)
             except KeyboardInterrupt:
                 # Between IPython's own statements rather than in the user's code.
-                result = _failed(KeyboardInterrupt())
+                result = failed(KeyboardInterrupt())
+            except Exception as error:
+                result = failed_in_ipython(shell, capture, error)
             finally:
                 # `%load` and help pages leave payloads, as they do in the kernel.
                 drain_payloads(shell)
@@ -261,27 +286,25 @@ def _history_teed_once(shell: InteractiveShell) -> Iterator[None]:
         yield
 
 
-def _failed(error: BaseException) -> ExecutionResult:
-    result = ExecutionResult(None)
-    result.error_in_exec = error
-    return result
-
-
 def _needs_the_busy_loop(shell: InteractiveShell, code: str) -> bool:
     """Top-level `await` while this thread's event loop runs (a Jupyter kernel).
 
     IPython would run such code on that loop, which the current cell is blocking.
     Without a running loop (terminal IPython) IPython runs it on a loop of its own.
+    Raises what Python's compiler raises on code it cannot compile at all (nested too
+    deeply: RecursionError), as `run_cell` would.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
     try:
         transformed = shell.transform_cell(code)
     except Exception:
         return False
-    return bool(shell.should_run_async(code, transformed_cell=transformed))
+    if not shell.should_run_async(code, transformed_cell=transformed):
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class MainThreadFrontend:

@@ -6,7 +6,12 @@ there (its `%%codeact` cells never reach IPython: the kernel routes them itself,
 one written by the model inside an action is refused like here). Inside an action the
 `%codeact` commands are refused too: the settings and the conversation are the user's,
 and a model that could run them would switch off its own review (`approval auto`) or
-forget the request it is answering (`reset`).
+forget the request it is answering (`reset`). So is unloading or reloading the
+extension, whose session runs the very request the action belongs to.
+
+`%reload_ext codeact_kernel` keeps the session (the conversation, the settings made
+with `%codeact`), as reloading any extension keeps the user's state; `%unload_ext`
+closes it, and a later `%load_ext` starts a new one.
 
 `%load_ext` imports this module, so it imports nothing heavy: the session is cheap to
 make, and the agent, providers and httpx load when a magic is first used. How a request
@@ -15,17 +20,22 @@ runs from inside a cell is in magic_runner.py; the `%codeact` commands in comman
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
+from IPython.core.extensions import ExtensionManager
 from IPython.core.magic import no_var_expand
 
 from .commands import HELP, Commands, cell_options, shown_briefly
 from .errors import CodeActError
 from .executor import in_action
 from .session import Session, interrupted_message
+from .settings import CodeAct
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from IPython.core.interactiveshell import InteractiveShell
 
 NESTED = (
@@ -36,6 +46,10 @@ COMMAND_IN_ACTION = (
     "%codeact cannot run inside a code action: its settings and conversation are the "
     "user's to change. Leave them as they are; ask the user if one should change."
 )
+EXTENSION_IN_ACTION = (
+    "codeact_kernel cannot be unloaded or reloaded inside a code action, which its "
+    "request is running; leave it loaded, and ask the user to reload it if needed."
+)
 
 # An interrupted request that is slow to unwind (a server that will not hang up)
 # keeps the session busy; the next request waits this long for it.
@@ -44,6 +58,8 @@ STILL_STOPPING = "The previous CodeAct request is still stopping; run this cell 
 
 # Per shell. Shells live as long as the process; `%unload_ext` removes the entry.
 _registered: dict[InteractiveShell, CodeActMagics] = {}
+# The sessions of magics being reloaded, between the unload and the load.
+_reloading: dict[InteractiveShell, Session] = {}
 
 
 def register_magics(
@@ -57,8 +73,21 @@ def register_magics(
     """
     magics = _registered.get(shell)
     if magics is None:
-        magics = _registered[shell] = CodeActMagics(shell, session)
+        kept = _reloading.pop(shell, None)
+        if kept is not None and session is None:
+            # Settings from config files are read again, as a new session would.
+            kept.configurable = CodeAct(parent=shell)
+        elif kept is not None:
+            kept.close()
+            kept = None
+        magics = _registered[shell] = CodeActMagics(shell, session, kept=kept)
         magics.pinned = pinned
+        if pinned:
+            # The extension is part of the `codeact` kernel: loaded, as IPython sees it,
+            # so that `%unload_ext` reaches `unregister_magics` (refused in an action).
+            extensions = shell.extension_manager
+            if extensions is not None:
+                extensions.loaded.add("codeact_kernel")
         shell.magics_manager.register_function(
             magics.codeact, magic_kind="line_cell", magic_name="codeact"
         )
@@ -67,7 +96,11 @@ def register_magics(
 
 
 def unregister_magics(shell: InteractiveShell) -> None:
-    """Undo `register_magics` (`%unload_ext`): remove the magics, close their session."""
+    """Undo `register_magics` (`%unload_ext`): remove the magics, close their session,
+    or keep it for the load that follows (`%reload_ext`)."""
+    if in_action():
+        # Closing the session would end the request that runs this action.
+        raise UsageError(EXTENSION_IN_ACTION)
     magics = _registered.get(shell)
     if magics is None or magics.pinned:
         # The `codeact` kernel's own `%codeact` stays: it is part of the kernel.
@@ -78,18 +111,41 @@ def unregister_magics(shell: InteractiveShell) -> None:
         manager.magics[kind].pop("codeact", None)
     if hasattr(manager.user_magics, "codeact"):
         delattr(manager.user_magics, "codeact")
-    magics.close()
+    if magics.owns_session and _in_reload():
+        _reloading[shell] = magics.session
+    else:
+        magics.close()
+
+
+def _in_reload() -> bool:
+    """Whether IPython is reloading extensions (`%reload_ext`): it unloads, then loads."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _RELOAD_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
+_RELOAD_CODE = ExtensionManager.reload_extension.__code__
 
 
 class CodeActMagics:
     """The magics of one shell, over one session (their own, or the kernel's)."""
 
-    def __init__(self, shell: InteractiveShell, session: Session | None = None) -> None:
+    def __init__(
+        self,
+        shell: InteractiveShell,
+        session: Session | None = None,
+        *,
+        kept: Session | None = None,
+    ) -> None:
+        """`kept` is the magics' own session from before a reload."""
         self.shell = shell
         self.pinned = False
         self.owns_session = session is None
         if session is None:
-            session = Session(shell)
+            session = kept or Session(shell)
             session.watch_cells()
         self.session = session
         self.commands = Commands(session, routes_automagic=not self.owns_session)

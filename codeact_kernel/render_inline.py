@@ -171,6 +171,8 @@ class InlineFrontend:
     def _markdown(self) -> str:
         text = self._answer()
         markdown = as_markdown(text if self.show_code else split_answer(text)[0])
+        # A NUL (which Python refuses in code) would show as a space: make it visible.
+        markdown = markdown.replace("\x00", "\u2400")
         for note in self._notes:
             markdown += f"\n\n_{note}_"
         if self._status:

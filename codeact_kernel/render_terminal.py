@@ -64,7 +64,7 @@ class TerminalFrontend:
                 self._newline()
                 self._write("\n")
         elif isinstance(event, ModelText):
-            self._write(event.text)
+            self._write(event.text.replace("\x00", "\u2400"))  # a NUL, visible
         elif isinstance(event, Progress):
             self._line(f"[{event.message}]", _DIM)
         elif isinstance(event, (AnswerTruncated, ActionsDropped)):

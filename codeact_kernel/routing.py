@@ -5,7 +5,10 @@ The decision is made on the text the user wrote (DESIGN.md §4), in this order:
 1. ``%%codeact`` as the first line (after blank lines, like any cell magic) forces
    natural language: the rest of that line is ``options``, the lines below it are
    the request.
-2. A blank cell is code.
+2. A cell with nothing to say is code: no letter, digit or emoji in any script. So a
+   blank cell, one of invisible characters only (a zero-width space, a byte order
+   mark) and one of punctuation only (``;``) cost no model call: IPython runs them,
+   and reports what it reports.
 3. A request in a language written without spaces (Chinese, Japanese, Thai…) can
    be one valid identifier: ``画一个正弦曲线``. A cell whose every line is one run of
    such text (a letter of such a script; no space, no ASCII punctuation, no ``_``,
@@ -19,7 +22,10 @@ The decision is made on the text the user wrote (DESIGN.md §4), in this order:
    top-level statement compiles on its own (top-level ``await`` included). So a
    cell of comments is code, and so is a single name (``help``, ``df``, ``thanks``:
    a ``NameError`` is what an IPython user expects) or ``pass``; but ``continue``,
-   ``break`` and ``return x`` only parse, they do not compile here.
+   ``break`` and ``return x`` only parse, they do not compile here. A cell that
+   Python refuses for being nested too deeply (``(`` × 300, ``a.b.b…`` × 100,000:
+   too many parentheses, recursion in the compiler) is code too: prose is never
+   nested like that, and IPython's own error says what is wrong.
 5. A cell whose first line is a cell magic (``%%time``) is code, whatever follows.
 6. A cell that compiles after IPython's static input transforms is code: magics,
    ``!shell``, ``x = !cmd``, help on one name (``df?``, ``np.mean??``, ``?df``),
@@ -163,15 +169,21 @@ def route_cell(
     if forced is not None:
         return forced
     code = Route("code", cell)
-    if not cell.strip():
+    if _says_nothing(cell):
         return code
     if _is_request_by_name(cell, namespace or ()):
         return Route("natural_language", cell)
-    if _compiles(cell):
+    failure = _compile_failure(cell)
+    if failure is None or _too_deep(failure):
+        return code
+    # Invisible characters (a zero-width space, a BOM pasted along) decide nothing:
+    # code with one still raises Python's SyntaxError, prose with one is prose.
+    visible = _without_invisible(cell)
+    if visible != cell and _compile_failure(visible) is None:
         return code
     if _CELL_MAGIC.match(cell.lstrip()):
         return code
-    lines = _TRIPLE_QUOTED.sub(_blank_string, cell).splitlines()
+    lines = _TRIPLE_QUOTED.sub(_blank_string, visible).splitlines()
     transformed = _ipython_transform(cell)
     if (
         transformed is not None
@@ -220,13 +232,18 @@ def _compiles(source: str) -> bool:
     """True if IPython would compile the cell: it parses, and each top-level statement
     compiles on its own (IPython runs them one by one, so a late ``from __future__``
     passes; a ``continue`` outside a loop does not)."""
+    return _compile_failure(source) is None
+
+
+def _compile_failure(source: str) -> BaseException | None:
+    """Why IPython would not compile the cell (see `_compiles`), or None."""
     # Warnings (invalid escapes, say) are IPython's to show when it runs the cell;
     # under `-W error` they would otherwise turn valid code into "does not compile".
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             compile(source, "<cell>", "exec", _AWAIT, dont_inherit=True)
-            return True
+            return None
         except _COMPILE_ERRORS:
             pass
         # Rare: the cell may parse and yet not compile as a whole.
@@ -235,7 +252,38 @@ def _compiles(source: str) -> bool:
             for statement in tree.body:
                 module = ast.Module(body=[statement], type_ignores=[])
                 compile(module, "<cell>", "exec", _AWAIT, dont_inherit=True)
-        except _COMPILE_ERRORS:
+        except _COMPILE_ERRORS as error:
+            return error
+    return None
+
+
+# How CPython says that a cell is nested too deeply for it (3.10 to 3.13).
+_TOO_DEEP = re.compile(
+    r"too many (?:statically )?nested|too deeply nested|too complex|maximum recursion", re.I
+)
+
+
+def _too_deep(error: BaseException) -> bool:
+    """True if Python refused the cell for its nesting, not for its grammar. (Not a
+    MemoryError: a megabyte of prose gets one too.)"""
+    if isinstance(error, RecursionError):
+        return True
+    return isinstance(error, SyntaxError) and bool(_TOO_DEEP.search(str(error.msg)))
+
+
+def _without_invisible(cell: str) -> str:
+    """`cell` without format characters (Unicode category Cf: U+200B, the BOM …)."""
+    if cell.isascii():
+        return cell
+    return "".join(char for char in cell if unicodedata.category(char) != "Cf")
+
+
+def _says_nothing(cell: str) -> bool:
+    """True if the cell has no letter, digit or emoji: it is blank, or invisible
+    characters (format characters such as U+200B and the BOM), or punctuation."""
+    for char in cell:
+        category = unicodedata.category(char)
+        if category[0] in "LN" or category == "So":
             return False
     return True
 

@@ -33,7 +33,7 @@ from .background import BackgroundLoop
 from .errors import CodeActError
 from .events import Observation, RequestRecorded, Turn, Usage
 from .options import CellOptions
-from .settings import CodeAct, Settings, resolve
+from .settings import CodeAct, Settings, fallbacks, find_problems, resolve
 from .tools import Toolbox
 
 if TYPE_CHECKING:  # loaded with the first request: kernel start and %load_ext stay fast
@@ -120,8 +120,13 @@ class Session:
         # no SDK), so `mcp` is in the namespace from the start; servers start at first use.
         self.tools = Toolbox(shell, self.background, lambda: self.environment)
         if self.tools.mcp_configured(self.configurable, self.environment):
-            with contextlib.suppress(CodeActError):  # a bad setting is reported at first use
-                self.tools.configure(resolve(self.configurable, self.environ))
+            # A bad setting elsewhere (a timeout) is reported at first use: it must not
+            # hide the servers.
+            problems = find_problems(self.configurable, self.environment)
+            with contextlib.suppress(CodeActError):
+                self.tools.configure(
+                    resolve(self.configurable, self.environment, fallbacks(problems))
+                )
 
     # --- settings -------------------------------------------------------------------
 
@@ -129,17 +134,25 @@ class Session:
     def environment(self) -> Mapping[str, str]:
         return os.environ if self.environ is None else self.environ
 
-    def settings(self, **cell_overrides: Any) -> Settings:
+    def settings(self, *, lenient: bool = False, **cell_overrides: Any) -> Settings:
         """Effective settings: config files < environment < session < this cell.
 
         Without a configured model, `model` is the one detected for an earlier request
         (so `%codeact` names the model requests use), else empty: `run` detects one.
+        An environment variable or config file value that is not valid raises a
+        `ConfigurationError` naming it; `lenient` (for `%codeact` itself, which must
+        show the problem and let the user override it) records it in `problems` instead,
+        the setting at its default.
         """
         from .providers import resolve_settings, with_detected_model
 
-        settings = resolve_settings(
-            self.configurable, self.environment, {**self.overrides, **cell_overrides}
-        )
+        overrides = {**self.overrides, **cell_overrides}
+        problems = find_problems(self.configurable, self.environment, overrides)
+        if problems and lenient:
+            overrides = {**fallbacks(problems), **overrides}
+        settings = resolve_settings(self.configurable, self.environment, overrides)
+        if problems:
+            settings = settings.with_problems(problems)
         if settings.model or self._detected is None:
             return settings
         return with_detected_model(settings, self._detected, self.environment)

@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, Unicode
-from traitlets.config import Configurable
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Int, TraitError, Unicode
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import DeferredConfig, LazyConfigValue
 
 from .errors import ConfigurationError
 
@@ -95,6 +96,61 @@ class CodeAct(Configurable):
         "{url, headers}."
     ).tag(config=True)
 
+    def __init__(self, **kwargs: Any) -> None:
+        # Config values the traits refused (`c.CodeAct.idle_timeout = 'abc'`), by name.
+        self.refused: dict[str, object] = {}
+        super().__init__(**kwargs)
+
+    def _load_config(
+        self,
+        cfg: Config,
+        section_names: list[str] | None = None,
+        traits: dict[str, Any] | None = None,
+    ) -> None:
+        """Load the config as traitlets does, but set aside the values a trait refuses.
+
+        traitlets raises a `TraitError` for them, which would stop the kernel from
+        starting; `resolve` reports each, naming it, where settings are used, and a
+        session override replaces it.
+        """
+        traits = self.traits(config=True) if traits is None else traits
+        for name, value in self._find_my_config(cfg).items():
+            trait = traits.get(name)
+            if trait is None or isinstance(value, LazyConfigValue):
+                continue
+            try:
+                if isinstance(value, DeferredConfig):  # from a command line: a string
+                    value = value.get_value(trait)
+                trait._validate(self, value)
+            except (TraitError, ValueError, TypeError):
+                self.refused[name] = str(value) if isinstance(value, DeferredConfig) else value
+            else:
+                self.refused.pop(name, None)
+        if self.refused:
+            cfg = _without(cfg, set(self.section_names()), set(self.refused))
+        super()._load_config(cfg, section_names, traits)
+
+
+def _without(config: Config, sections: set[str], names: set[str]) -> Config:
+    """A copy of `config` without `names` in any of `sections`, however deeply nested."""
+    copy = Config()
+    for key, value in config.items():
+        if isinstance(value, Config):
+            value = _without(value, sections, names)
+            if key in sections:
+                for name in names:
+                    value.pop(name, None)
+        copy[key] = value
+    return copy
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An environment variable or config file value that is not valid."""
+
+    source: Source
+    message: str
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -124,6 +180,8 @@ class Settings:
     mcp_servers: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     sources: Mapping[str, Source] = field(default_factory=dict, repr=False, compare=False)
     api_key_source: str = ""
+    # Set only by `with_problems`: what `%codeact` shows instead of failing.
+    problems: Mapping[str, Problem] = field(default_factory=dict, repr=False, compare=False)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with session overrides applied (validated, sources marked `session`)."""
@@ -131,13 +189,22 @@ class Settings:
         sources: dict[str, Source] = {**self.sources, **dict.fromkeys(values, "session")}
         return dataclasses.replace(self, **values, sources=sources)
 
+    def with_problems(self, problems: Mapping[str, Problem]) -> Settings:
+        """A copy that records `problems` (from `find_problems`), each with its source."""
+        sources = {**self.sources, **{name: p.source for name, p in problems.items()}}
+        return dataclasses.replace(self, problems=dict(problems), sources=sources)
+
     def public(self) -> dict[str, object]:
         """Every setting but the key, for `%codeact config` and provenance."""
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("api_key", "sources", "api_key_source", "mcp_servers")
+            if f.name not in _NOT_SETTINGS and f.name != "mcp_servers"
         }
+
+
+# Fields that are not settings; the key is one, never shown.
+_NOT_SETTINGS = ("api_key", "sources", "api_key_source", "problems")
 
 
 # Environment variables per setting, most specific first. The key's and the base URL's
@@ -172,6 +239,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _KINDS = {"int": "a whole number", "float": "a number", "bool": "on or off"}
 
 
+# Below what the system prompt and a short request take, every call would exceed the budget.
+MIN_CONTEXT_TOKENS = 1000
+
+
 def resolve(
     configurable: CodeAct | None = None,
     environ: Mapping[str, str] | None = None,
@@ -180,25 +251,22 @@ def resolve(
     """Merge defaults, config files, environment and session overrides, in that order.
 
     All but the provider's own variables for the key and base URL: see the module's
-    docstring.
+    docstring. Raises `ConfigurationError` naming every environment variable or config
+    file value that is not valid and that the session does not override.
     """
     environ = os.environ if environ is None else environ
     configurable = configurable or CodeAct()
-    configured = set(configurable.config.get("CodeAct", {}))
-    values: dict[str, Any] = {}
-    sources: dict[str, Source] = {}
-    for name in CodeAct.class_trait_names(config=True):
-        values[name] = getattr(configurable, name)
-        sources[name] = "config" if name in configured else "default"
-    for name, variables in _ENV_VARS.items():
-        for variable in variables:
-            if environ.get(variable):
-                values[name] = environ[variable]
-                sources[name] = "environment"
-                break
-    values = _validate(values)
+    session = {k: v for k, v in (session or {}).items() if v is not None}
+    layers = _layers(configurable, environ)
+    if problems := _problems(layers, session):
+        raise ConfigurationError("\n".join(p.message for p in problems.values()))
+    values = {name: value for name, (value, _source, _origin) in layers.items()}
+    sources: dict[str, Source] = {name: source for name, (_v, source, _o) in layers.items()}
+    # A session value replaces the others unread; the configured model (a string, always
+    # valid) still decides below whether the key goes with a session model.
+    values = _validate({k: v for k, v in values.items() if k not in session or k == "model"})
     settings = Settings(**values, sources=sources)
-    if session and session.get("model"):
+    if session.get("model"):
         # A model chosen for the session or a cell may be another provider's: it must
         # not be sent the configured provider's key, nor go to its URL.
         configured_provider = settings.model.partition(":")[0]
@@ -210,12 +278,81 @@ def resolve(
     return settings
 
 
+def find_problems(
+    configurable: CodeAct,
+    environ: Mapping[str, str],
+    session: Mapping[str, Any] | None = None,
+) -> dict[str, Problem]:
+    """The environment variables and config file values that are not valid, by setting,
+    but those the session overrides (which are never read)."""
+    session = {k: v for k, v in (session or {}).items() if v is not None}
+    return _problems(_layers(configurable, environ), session)
+
+
+def fallbacks(problems: Mapping[str, Problem]) -> dict[str, Any]:
+    """Session values that stand in for `problems`: each setting's default."""
+    defaults = Settings()
+    # A None override means "not set": the temperature's default is named.
+    return {
+        name: "default" if getattr(defaults, name) is None else getattr(defaults, name)
+        for name in problems
+    }
+
+
+_Layer = tuple[Any, Source, str]  # value, source, where it was read (for messages)
+
+
+def _layers(configurable: CodeAct, environ: Mapping[str, str]) -> dict[str, _Layer]:
+    """Each setting's value from the highest of defaults, config files and environment."""
+    configured = set(configurable.config.get("CodeAct", {})) | set(configurable.refused)
+    layers: dict[str, _Layer] = {}
+    for name in CodeAct.class_trait_names(config=True):
+        if name in configurable.refused:
+            layers[name] = (configurable.refused[name], "config", f"c.CodeAct.{name}")
+        elif name in configured:
+            layers[name] = (getattr(configurable, name), "config", f"c.CodeAct.{name}")
+        else:
+            layers[name] = (getattr(configurable, name), "default", "")
+    for name, variables in _ENV_VARS.items():
+        for variable in variables:
+            if environ.get(variable):
+                layers[name] = (environ[variable], "environment", variable)
+                break
+    return layers
+
+
+def _problems(layers: Mapping[str, _Layer], session: Mapping[str, Any]) -> dict[str, Problem]:
+    problems: dict[str, Problem] = {}
+    for name, (value, source, origin) in layers.items():
+        if name in session or source == "default":
+            continue
+        try:
+            _validate({name: value})
+        except ConfigurationError as error:
+            problems[name] = Problem(source, _problem_message(name, source, origin, error))
+    return problems
+
+
+def _problem_message(name: str, source: Source, origin: str, error: ConfigurationError) -> str:
+    reason = str(error).removeprefix("Setting ").rstrip(".")
+    override = f"or override it for this session with `%codeact {name} VALUE`"
+    if source == "environment":
+        return (
+            f"The environment variable {origin} is not valid ({reason}): fix or unset it "
+            f"and restart, {override}."
+        )
+    return (
+        f"{origin} in a Jupyter/IPython config file is not valid ({reason}): fix or "
+        f"remove it and restart, {override}."
+    )
+
+
 def _validate(values: Mapping[str, Any]) -> dict[str, Any]:
     """Coerce strings from the environment or a magic line; reject what makes no sense."""
     types = {f.name: f.type for f in dataclasses.fields(Settings)}
     checked: dict[str, Any] = {}
     for name, value in values.items():
-        if name not in types or name in ("sources", "api_key_source"):
+        if name not in types or name in _NOT_SETTINGS[1:]:
             raise ConfigurationError(f"Unknown setting {name!r}.")
         kind = types[name]
         if name == "mcp_servers":
@@ -229,14 +366,14 @@ def _validate(values: Mapping[str, Any]) -> dict[str, Any]:
             continue
         try:
             if kind == "int":
-                value = int(value)
+                value = _as_int(value)
             elif kind == "float":
                 value = float(value)
             elif kind == "bool":
                 value = _as_bool(value)
             else:
                 value = str(value).strip()
-        except ValueError:
+        except (ValueError, TypeError):
             wanted = _KINDS.get(str(kind), str(kind))
             raise ConfigurationError(f"Setting {name} needs {wanted}, not {value!r}.") from None
         if name in _CHOICES:
@@ -250,10 +387,22 @@ def _validate(values: Mapping[str, Any]) -> dict[str, Any]:
             )
         if kind in ("int", "float") and value < 0:
             raise ConfigurationError(f"Setting {name} cannot be negative ({value}).")
-        if name in ("max_steps", "observation_chars", "context_tokens") and value == 0:
+        if name in ("max_steps", "observation_chars") and value == 0:
             raise ConfigurationError(f"Setting {name} must be at least 1.")
+        if name == "context_tokens" and value < MIN_CONTEXT_TOKENS:
+            raise ConfigurationError(
+                f"Setting context_tokens must be at least {MIN_CONTEXT_TOKENS} (the system "
+                f"prompt alone takes most of that), not {value}."
+            )
         checked[name] = value
     return checked
+
+
+def _as_int(value: object) -> int:
+    """A whole number: `2.5` from a config file is refused, not cut to 2."""
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return int(value)  # type: ignore[call-overload]
 
 
 def _optional_temperature(value: object) -> float | None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from .commands import LINE_USAGE, shown_briefly
-from .errors import CodeActError, ConfigurationError
+from .errors import CodeActError, ConfigurationError, McpServerError
 from .mcp_client.config import DEFAULT_TIMEOUT, ServerConfig, parse_entry
 
 if TYPE_CHECKING:
@@ -230,7 +230,8 @@ def _no_literal_secret(what: str, name: str, value: str, key: str = "") -> None:
 
 def _configure(session: Session) -> None:
     try:
-        settings = session.settings()
+        # Lenient: a bad timeout in the environment must not lock the MCP commands.
+        settings = session.settings(lenient=True)
     except ConfigurationError as error:
         raise shown_briefly(session.shell, error) from None
     # A broken MCP config file: the listings say so, and `mcp add` still works.
@@ -255,11 +256,30 @@ def _announce(session: Session, name: str, done: str, *, restart: bool = False) 
     except KeyboardInterrupt:
         message = f"Starting MCP server {name!r} was interrupted; it starts at first use."
         raise shown_briefly(session.shell, KeyboardInterrupt(message)) from None
+    except McpServerError as error:
+        raise shown_briefly(session.shell, _with_advice(error, servers.configs[name])) from None
     except CodeActError as error:
         raise shown_briefly(session.shell, error) from None
     names = ", ".join(spec.attribute for spec in tools) or "none"
     attribute = servers.attribute_of(name)
     print(f"{done} MCP server {name!r}: {len(tools)} tools at mcp.{attribute}: {names}")
+
+
+def _with_advice(error: McpServerError, config: ServerConfig) -> McpServerError:
+    """`error`, told what to check when the server itself failed to start (a problem
+    with its configuration says what to do already)."""
+    if not str(error).startswith(f"MCP server {config.name!r} could not start:"):
+        return error
+    if config.url:
+        check = "that the server is running and serves MCP over streamable HTTP"
+    else:
+        check = "that its command runs in a terminal and stays up, waiting for MCP on stdin"
+    # describe(): secrets in the command or URL masked.
+    advice = f"Check {check} ({config.describe()}), then run `%codeact mcp restart {config.name}`."
+    # The same error, not a new one raised from it: IPython would show the raw traceback
+    # of the exception group the MCP SDK leaves in the context (see `shown_briefly`).
+    error.args = (f"{error}\n{advice}",)
+    return error
 
 
 def _first_line(doc: object) -> str:

@@ -35,7 +35,9 @@ from typing import Any, Literal
 
 Kind = Literal["text", "error", "hang", "cut", "error_event", "raw"]
 Dialect = Literal["openai", "anthropic", "ollama"]
-Finish = Literal["stop", "length"]
+# "stop" and "length" in each API's words; any other reason is sent as it is, in the
+# dialect's own field (OpenAI's "content_filter", Anthropic's "refusal").
+Finish = Literal["stop", "length"] | str
 
 
 @dataclass(frozen=True)
@@ -419,7 +421,7 @@ class _Render:
         usage = self.reply.usage
         length = self.reply.finish == "length"
         if self.dialect == "openai":
-            data = self._openai({}, finish_reason="length" if length else "stop")
+            data = self._openai({}, finish_reason=self.reply.finish)
             if usage is not None and self.include_usage:
                 tokens = {
                     "prompt_tokens": usage[0],
@@ -430,7 +432,7 @@ class _Render:
             return data + b"data: [DONE]\n\n"
         if self.dialect == "anthropic":
             delta = {
-                "stop_reason": _anthropic_stop(stopped, length),
+                "stop_reason": _anthropic_stop(stopped, length, self.reply.finish),
                 "stop_sequence": stopped,
             }
             message_delta: dict[str, Any] = {"type": "message_delta", "delta": delta}
@@ -476,9 +478,11 @@ class _Render:
         return json.dumps(line).encode() + b"\n"
 
 
-def _anthropic_stop(stopped: str | None, length: bool) -> str:
+def _anthropic_stop(stopped: str | None, length: bool, finish: str = "stop") -> str:
     if length:
         return "max_tokens"
+    if finish != "stop":
+        return finish
     return "stop_sequence" if stopped else "end_turn"
 
 

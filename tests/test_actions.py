@@ -39,6 +39,38 @@ def test_shell_blocks_do_not_run_even_next_to_python() -> None:
     assert extract_code(answer) == "x = 1"
 
 
+@pytest.mark.parametrize(
+    "info",
+    [
+        "python:main.py",
+        "python3.11",
+        "py3.12",
+        'py title="x"',
+        "Python",
+        "PYTHON 3",
+        "IPython3",
+        "ipython:cell",
+        "{.python .numberLines}",
+        "python,linenos",
+        "python{title=a.py}",
+        "\ufeffpython",
+        "python\u200b",
+    ],
+)
+def test_python_labels_as_models_write_them_are_actions(info: str) -> None:
+    answer = f"Here:\n```{info}\nprint('hi')\n```\n"
+    assert extract_code(answer) == "print('hi')"
+    kept, _, ended = stream(answer + "And more prose.", size=2)
+    assert ended and extract_code(kept) == "print('hi')", "the streamed answer ends there too"
+
+
+@pytest.mark.parametrize(
+    "info", ["Bash", "JSON", "text", "pythonic", "python-repl", "py.test", "pycon:session", "ts"]
+)
+def test_labels_that_only_look_like_python_are_not_actions(info: str) -> None:
+    assert extract_code(f"Like this:\n```{info}\npip install foo\n```\n") is None
+
+
 def test_tilde_fences_and_info_after_the_language() -> None:
     assert extract_code("~~~python\nx = 1\n~~~") == "x = 1"
     assert extract_code('```python title="a.py"\nx = 1\n```') == "x = 1"
@@ -240,7 +272,11 @@ def prose_strategy(draw: st.DrawFn, *, allow_bare: bool) -> str:
         if draw(st.booleans()):
             pieces.append(line)
         else:
-            label = draw(st.sampled_from(["bash", "output", "json", "text", "pytb"]))
+            label = draw(
+                st.sampled_from(
+                    ["bash", "Bash", "output", "json", "JSON", "text", "pytb", "python-repl"]
+                )
+            )
             if allow_bare and draw(st.booleans()):
                 label = ""
             pieces.append(f"```{label}\n{line}\n```")
@@ -257,7 +293,12 @@ def _fence_for(code: str, char: str) -> str:
     code=code_strategy(),
     before=prose_strategy(allow_bare=True),
     after=prose_strategy(allow_bare=True),
-    label=st.sampled_from(["python", "py", "python3", "ipython", "Python"]),
+    label=st.builds(
+        lambda word, case, suffix: case(word) + suffix,
+        st.sampled_from(["python", "py", "python3", "py3", "ipython", "ipython3"]),
+        st.sampled_from([str.lower, str.upper, str.capitalize]),
+        st.sampled_from(["", "3.11", "3.12.1", ":main.py", ' title="a.py"', " {.numberLines}"]),
+    ),
     char=st.sampled_from(["`", "~"]),
     indent=st.integers(0, 4),
     closed=st.booleans(),

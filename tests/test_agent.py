@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ from codeact_kernel.events import (
 )
 from codeact_kernel.executor import ShellExecutor
 from codeact_kernel.frontend import Approval
+from codeact_kernel.providers.base import Message, StreamItem, Truncated
 from codeact_kernel.settings import Settings
 
 
@@ -243,6 +245,104 @@ def test_a_truncated_prose_answer_is_no_final_answer(shell: InteractiveShell) ->
     assert [type(e) for e in events].count(AnswerTruncated) == 1
     assert "Go on from where it stopped" in model.calls[1][-1].content
     assert turn.final == " with Romulus."
+
+
+@dataclass
+class StoppingModel(ScriptedModel):
+    """A `ScriptedModel` whose `Cut` replies stop for `reason` (a filter, a refusal)."""
+
+    reason: str = "content_filter"
+
+    async def stream(
+        self, messages: Sequence[Message], *, stop: Sequence[str] = ()
+    ) -> AsyncIterator[StreamItem]:
+        async for item in super().stream(messages, stop=stop):
+            yield Truncated(item.limit, self.reason) if isinstance(item, Truncated) else item
+
+
+def stopped(
+    shell: InteractiveShell, replies: list[Reply], reason: str, **settings: Any
+) -> tuple[list[Event], Turn, ScriptedModel]:
+    model = StoppingModel(list(replies), reason=reason)
+    agent = Agent(
+        model, ShellExecutor(shell), Settings(model="scripted:test").with_overrides(**settings)
+    )
+    turn = Turn("do it")
+
+    async def collect() -> list[Event]:
+        return [event async for event in agent.run(turn)]
+
+    return asyncio.run(collect()), turn, model
+
+
+@pytest.mark.parametrize("reason", ["content_filter", "refusal", "recitation"])
+def test_a_filter_or_refusal_even_after_the_action_closed_stops_it(
+    shell: InteractiveShell, reason: str
+) -> None:
+    shell.user_ns.pop("flag", None)
+    cut = Cut("```python\nflag = 'stopped'\n```\nAnd then I")
+    events, turn, model = stopped(shell, [cut, "```python\nflag = 'other'\n```", "Done."], reason)
+    notes = [e for e in events if isinstance(e, AnswerTruncated)]
+    assert len(notes) == 1 and notes[0].reason == reason and notes[0].had_code
+    assert "so its code was not run" in notes[0].message
+    assert shell.user_ns["flag"] == "other"
+    assert turn.steps[0].truncated and turn.steps[0].stop_reason == reason
+    assert model.calls[1][-1].content.startswith("Observation:\n[")
+
+
+@pytest.mark.parametrize("reason", ["content_filter", "refusal"])
+def test_prose_a_filter_or_refusal_stopped_is_the_final_answer(
+    shell: InteractiveShell, reason: str
+) -> None:
+    events, turn, model = stopped(shell, [Cut("I won't write that")], reason)
+    assert isinstance(events[-1], Finished) and turn.final == "I won't write that"
+    note = next(e for e in events if isinstance(e, AnswerTruncated))
+    assert "may be incomplete" in note.message and len(model.calls) == 1
+    assert not turn.steps[0].truncated, "kept as the answer it is, for the next request"
+
+
+def test_paused_prose_goes_on(shell: InteractiveShell) -> None:
+    events, turn, model = stopped(shell, [Cut("Half of it"), " and the rest."], "pause")
+    assert turn.final == " and the rest." and len(model.calls) == 2
+    note = next(e for e in events if isinstance(e, AnswerTruncated))
+    assert "the server paused it" in note.message and "asked to go on" in note.message
+
+
+def test_always_filtered_actions_run_out_of_retries_naming_the_filter(
+    shell: InteractiveShell,
+) -> None:
+    replies: list[Reply] = [Cut("```python\nflag = 1\n```")] * 3
+    events, _, model = stopped(shell, replies, "content_filter", max_retries=1)
+    assert isinstance(events[-1], Failed) and isinstance(events[-1].error, RetryBudgetExhausted)
+    assert "content filter" in str(events[-1].error) and len(model.calls) == 2
+
+
+KEY = "sk-test-SECRET-0123456789abcdef"
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1000])
+def test_a_secret_the_model_writes_is_masked_wherever_the_answer_goes(
+    shell: InteractiveShell, chunk: int
+) -> None:
+    said = f"Your key is {KEY}.\n```python\nk = '{KEY}'\nprint(len(k))\n```\n"
+    model = ScriptedModel([said, f"Done: {KEY[:-1]}"], chunk=chunk)
+    agent = Agent(
+        model,
+        ShellExecutor(shell),
+        Settings(model="scripted:test"),
+        secrets=lambda: {KEY},
+    )
+    turn = Turn("what is my key")
+
+    async def collect() -> list[Event]:
+        return [event async for event in agent.run(turn)]
+
+    events = asyncio.run(collect())
+    streamed = "".join(e.text for e in events if isinstance(e, ModelText))
+    assert "Your key is ***." in streamed and "SECRET-0123" not in streamed
+    kept = [turn.steps[0].model_text, turn.steps[0].code or "", turn.final or ""]
+    assert all(text and "SECRET-0123" not in text for text in kept), kept
+    assert turn.final is not None and turn.final.startswith("Done: ")
 
 
 def test_a_model_that_always_overruns_runs_out_of_retries(shell: InteractiveShell) -> None:

@@ -649,7 +649,7 @@ def test_approval_ask_asks_on_the_terminal(
         timeout=60,
     )
     try:
-        child.expect(r"Run step 1\? \[y\]es / \[n\]o \(skip\) / \[s\]top: ")
+        child.expect(r"Run step 1\? \[Y\]es / \[n\]o \(skip\) / \[s\]top: ")
         child.sendline("n")
         child.expect(r"Run step 2\? ")
         child.sendline("y")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -445,3 +447,106 @@ def test_an_interrupted_actions_traceback_ends_in_the_users_code(
     assert "_on_sigint" not in observation.text
     last_frame = traceback.rstrip().splitlines()[-3:]
     assert any("time.sleep(30)" in line for line in last_frame), traceback
+
+
+# Code Python's compiler gives up on, which IPython raises out of `run_cell`.
+TOO_DEEP = {
+    "a sum of 5,000 terms": "deep_total = 1" + "+1" * 5000,
+    "a sum of 200,000 terms": "deep_total = 1" + "+1" * 200_000,
+    "100,000 attributes": "deep_total = a" + ".b" * 100_000,
+}
+
+
+@pytest.mark.parametrize("errors_as_text", [False, True], ids=["error output", "as text"])
+@pytest.mark.parametrize("code", TOO_DEEP.values(), ids=list(TOO_DEEP))
+def test_an_action_too_deep_for_the_compiler_is_an_ordinary_failure(
+    shell: InteractiveShell, capfd: pytest.CaptureFixture[str], code: str, errors_as_text: bool
+) -> None:
+    capfd.readouterr()
+    observation = run(shell, code, errors_as_text=errors_as_text)
+    assert not observation.ok and observation.error_name == "RecursionError"
+    assert observation.text.startswith("RecursionError: maximum recursion depth exceeded")
+    assert EMPTY_OUTPUT not in observation.text
+    assert [o["output_type"] for o in observation.outputs] == ["error"]
+    shown = strip_ansi("".join(capfd.readouterr()))
+    assert "RecursionError: maximum recursion depth exceeded" in shown, "the user sees it"
+    assert "executor.py" not in shown + observation.text
+    assert "deep_total" not in shell.user_ns
+    assert run(shell, "print('next')").text == "next"
+
+
+STREAMS_TAKEN = {
+    "stderr None": "sys.stderr = None",
+    "stdout None": "sys.stdout = None",
+    "both None": "sys.stdout = sys.stderr = None",
+    "stderr deleted": "del sys.stderr",
+    "stderr a StringIO": "sys.stderr = io.StringIO()",
+    "stderr no stream": "sys.stderr = object()",
+    "stdout closed": "sys.stdout.close()",
+}
+
+
+@pytest.mark.parametrize("errors_as_text", [False, True], ids=["error output", "as text"])
+@pytest.mark.parametrize("change", STREAMS_TAKEN.values(), ids=list(STREAMS_TAKEN))
+def test_whatever_an_action_does_to_the_streams_its_traceback_is_shown(
+    shell: InteractiveShell, capfd: pytest.CaptureFixture[str], change: str, errors_as_text: bool
+) -> None:
+    streams = sys.stdout, sys.stderr
+    capfd.readouterr()
+    observation = run(shell, f"import io, sys\n{change}\n1 / 0", errors_as_text=errors_as_text)
+    assert (sys.stdout, sys.stderr) == streams, "the user's streams are back"
+    assert observation.error_name == "ZeroDivisionError"
+    assert "----> 3 1 / 0" in observation.text
+    assert observation.text.endswith("ZeroDivisionError: division by zero")
+    assert "AttributeError" not in observation.text and "executor.py" not in observation.text
+    shown = strip_ansi("".join(capfd.readouterr()))
+    assert "ZeroDivisionError: division by zero" in shown, "the user sees it"
+    assert "executor.py" not in shown
+
+
+def test_results_displays_and_refusals_are_shown_without_the_streams(
+    shell: InteractiveShell, capfd: pytest.CaptureFixture[str]
+) -> None:
+    code = (
+        "import sys\nfrom IPython.display import display\nsys.stdout = sys.stderr = None\n"
+        "display('displayed')\nexit()\n6 * 7"
+    )
+    capfd.readouterr()
+    observation = run(shell, code)
+    assert observation.ok, observation.text
+    assert observation.text.splitlines() == [
+        "'displayed'",
+        EXIT_REFUSED,
+        f"Out[{observation.execution_count}]: 42",
+    ]
+    shown = capfd.readouterr()
+    assert "'displayed'" in shown.out and "42" in shown.out and EXIT_REFUSED in shown.err
+
+
+TEE_PATHS = {
+    "a missing attribute": ("sys.stdout.no_such_attribute", "AttributeError"),
+    "bytes written": ("sys.stdout.write(b'bytes')", "TypeError: write() argument must be str"),
+    "writelines of bytes": ("sys.stderr.writelines([b'bytes'])", "TypeError"),
+    "caught and raised again": (
+        "try:\n    sys.stdout.no_such_attribute\nexcept AttributeError as error:\n"
+        "    raise ValueError('wrapped') from error",
+        "ValueError: wrapped",
+    ),
+}
+
+
+@pytest.mark.parametrize(("code", "error"), TEE_PATHS.values(), ids=list(TEE_PATHS))
+def test_tracebacks_through_the_streams_end_in_the_users_code(
+    shell: InteractiveShell, capfd: pytest.CaptureFixture[str], code: str, error: str
+) -> None:
+    capfd.readouterr()
+    observation = run(shell, f"import sys\n{code}")
+    assert error in observation.text
+    shown = strip_ansi("".join(capfd.readouterr()))
+    for seen in (observation.text, shown):
+        assert "capture.py" not in seen and "Tee" not in seen, seen
+    (output,) = [o for o in observation.outputs if o["output_type"] == "error"]
+    frames = strip_ansi("\n".join(output["traceback"]))
+    # The failing line is the user's, and no frame follows it.
+    assert re.search(r"----> \d+ .*sys\.std(out|err)\.\w+.*\n(.*\n)*?\w+Error", frames), frames
+    assert "File " not in frames, frames

@@ -266,6 +266,13 @@ COMMANDS = {
     "a setting": "%codeact model openai:elsewhere",
     "through the shell": "get_ipython().run_line_magic('codeact', 'approval auto')",
     "a request": "%%codeact\nanswer this one for me",
+    # Unloading the extension would close the session that runs this very request.
+    "unload": "%unload_ext codeact_kernel",
+    "reload": "%reload_ext codeact_kernel",
+    "reload through IPython": "get_ipython().extension_manager.reload_extension('codeact_kernel')",
+    "unload by hand": (
+        "import codeact_kernel\ncodeact_kernel.unload_ipython_extension(get_ipython())"
+    ),
 }
 
 
@@ -281,10 +288,88 @@ def test_an_action_cannot_drive_codeact_itself(
     assert result.status == "ok", result.content
     assert len(model_server.requests) == 3, "no nested request"
     told = observation(model_server, 2)
-    assert re.search(r"UsageError: %%?codeact cannot run inside a(n| code) action", told), told
+    refused = r"UsageError: (%%?codeact cannot run|codeact_kernel cannot be unloaded or reloaded)"
+    assert re.search(refused + r" inside a(n| code) action", told), told
     assert "remember the number seven" in all_text(model_server.requests[2]), "nothing forgotten"
     assert model_server.requests[2]["body"]["model"] == "test-model"
     assert model_server.requests[2]["body"]["model"] == model_server.requests[1]["body"]["model"]
+
+
+def test_after_a_refused_unload_codeact_still_works(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    model_server.script(text(action("%unload_ext codeact_kernel")), text("Done."))
+    assert host.request("unload yourself").status == "ok"
+    assert "=== Request" in host.execute("%codeact history").stdout
+    model_server.reset()
+    model_server.script(text("Still here."))
+    assert host.request("are you still there?").status == "ok"
+
+
+# --- actions Python cannot compile, streams taken away ------------------------------
+
+TOO_DEEP = {
+    "a sum of 5,000 terms": "deep_total = 1" + "+1" * 5000,
+    "a sum of 200,000 terms": "deep_total = 1" + "+1" * 200_000,
+    "100,000 attributes": "deep_total = a" + ".b" * 100_000,
+}
+
+
+@pytest.mark.parametrize("code", TOO_DEEP.values(), ids=list(TOO_DEEP))
+def test_an_action_too_deep_for_the_compiler_is_an_ordinary_failure(
+    host: Host, model_server: ScriptedModelServer, code: str
+) -> None:
+    model_server.script(text(action(code), chunk_size=65536), text("It failed."))
+    result = host.request("add a great many ones")
+    assert result.status == "ok", result.content
+    assert "RecursionError: maximum recursion depth exceeded" in shown_text(result)
+    told = observation(model_server)
+    assert told.startswith("Observation:\nRecursionError: maximum recursion depth exceeded")
+    assert "codeact_kernel/" not in result.everything() + told
+    assert "failed: RecursionError" in host.execute("%codeact history").stdout
+    assert host.execute("deep_total").content["ename"] == "NameError"
+
+
+STREAMS_TAKEN = {
+    "stderr None": "sys.stderr = None",
+    "stdout None": "sys.stdout = None",
+    "stderr deleted": "del sys.stderr",
+    "stderr a StringIO": "sys.stderr = io.StringIO()",
+}
+
+
+@pytest.mark.parametrize("change", STREAMS_TAKEN.values(), ids=list(STREAMS_TAKEN))
+def test_whatever_an_action_does_to_the_streams_its_traceback_is_shown(
+    host: Host, model_server: ScriptedModelServer, change: str
+) -> None:
+    model_server.script(text(action(f"import io, sys\n{change}\n1 / 0")), text("It failed."))
+    result = host.request("divide one by zero")
+    assert result.status == "ok", result.content
+    assert re.search(r"----> 3 1 / 0\n+ZeroDivisionError: division by zero", shown_text(result))
+    told = observation(model_server)
+    assert told.endswith("----> 3 1 / 0\n\nZeroDivisionError: division by zero"), told
+    assert "codeact_kernel/" not in result.everything() + told
+    assert host.execute("print('the user too')").stdout == "the user too\n"
+
+
+TEE_PATHS = {
+    "buffer": ("sys.stdout.buffer.write(b'hi')", "'OutStream' object has no attribute 'buffer'"),
+    "stderr buffer": ("sys.stderr.buffer", "'OutStream' object has no attribute 'buffer'"),
+    "bytes written": ("sys.stdout.write(b'hi')", "TypeError: write() argument must be str"),
+}
+
+
+@pytest.mark.parametrize(("code", "error"), TEE_PATHS.values(), ids=list(TEE_PATHS))
+def test_tracebacks_through_the_streams_are_the_ones_ipython_shows(
+    host: Host, model_server: ScriptedModelServer, code: str, error: str
+) -> None:
+    model_server.script(text(action(f"import sys\n{code}")), text("It failed."))
+    result = host.request("use the streams oddly")
+    assert error in shown_text(result)
+    told = observation(model_server)
+    assert error in told
+    assert "codeact_kernel/" not in result.everything() + told
+    assert re.search(r"----> 2 sys\.std.*\n+\w+Error", told), told
 
 
 # --- output that is not valid UTF-8 ---------------------------------------------------

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from kernel_harness import Execution, Host, interrupt_when
+from kernel_harness import TEST_KEY, Execution, Host, interrupt_when
 from model_server import ScriptedModelServer, hang, raw, text
 
 pytest_plugins = ("kernel_harness",)
@@ -145,6 +145,110 @@ def test_a_model_that_always_overruns_stops_at_max_retries(
     assert "output limit" in result.content["evalue"]
     assert len(model_server.requests) == 2
     assert host.execute("print(flag)").stdout == "unset\n"
+
+
+# Reasons a server stops an answer early other than the output limit, in each API's
+# words, and how the user is told.
+STOPS = {
+    "openai-content_filter": (
+        "openai",
+        "content_filter",
+        "the provider's content filter stopped it",
+    ),
+    "openai-unknown": ("openai", "recitation", "the server stopped it, saying 'recitation'"),
+    "anthropic-refusal": ("anthropic", "refusal", "the model refused"),
+    "anthropic-pause_turn": ("anthropic", "pause_turn", "the server paused it"),
+    "ollama-unknown": ("ollama", "unload", "the server stopped it, saying 'unload'"),
+}
+
+
+@pytest.mark.parametrize("stop", list(STOPS))
+@pytest.mark.parametrize("cut", ["open-code", "closed-code"])
+def test_an_action_from_an_answer_stopped_early_never_runs(
+    host: Host, model_server: ScriptedModelServer, stop: str, cut: str
+) -> None:
+    api, reason, cause = STOPS[stop]
+    model_server.script(
+        text(CUTS[cut], finish=reason),
+        text("Another way.\n```python\nflag = 'other'\n```"),
+        text("Done."),
+    )
+    with provider(host, model_server, api):
+        result = host.request("set the flag")
+    assert result.status == "ok", result.content
+    assert host.execute("print(flag)").stdout == "other\n", "the stopped action never ran"
+    shown = "\n".join(latest_markdown(result))
+    assert f"The answer stopped before it ended ({cause}" in shown
+    assert "so its code was not run" in shown
+    retry = turns(model_server.requests[1])
+    assert retry[1][1].startswith(CUTS[cut][:20]), "the stopped answer stays, as the user saw it"
+    assert retry[-1][1].startswith("Observation:\n["), "the model is told its code did not run"
+
+
+@pytest.mark.parametrize("stop", ["openai-content_filter", "anthropic-refusal"])
+def test_prose_a_filter_or_refusal_stopped_is_the_answer_with_a_note(
+    host: Host, model_server: ScriptedModelServer, stop: str
+) -> None:
+    api, reason, cause = STOPS[stop]
+    model_server.script(text("I can't help with setting that flag", finish=reason))
+    with provider(host, model_server, api):
+        result = host.request("set the flag")
+    assert result.status == "ok", result.content
+    assert len(model_server.requests) == 1, "asking again would be stopped again"
+    shown = "\n".join(latest_markdown(result))
+    assert "I can't help with setting that flag" in shown
+    assert f"({cause}" in shown and "so it may be incomplete" in shown
+
+
+@pytest.mark.parametrize("api", PROVIDERS)
+def test_an_answer_stopped_before_any_text_says_why(
+    host: Host, model_server: ScriptedModelServer, api: str
+) -> None:
+    reason = {"openai": "content_filter", "anthropic": "refusal", "ollama": "content_filter"}
+    model_server.script(text("", finish=reason[api]))
+    with provider(host, model_server, api):
+        result = host.request("set the flag")
+    assert result.status == "error"
+    assert "stopped the answer" in result.content["evalue"]
+    assert "empty answer" not in result.content["evalue"]
+    assert host.execute("print(flag)").stdout == "unset\n"
+
+
+def test_a_model_whose_actions_are_always_filtered_stops_at_max_retries(
+    host: Host, model_server: ScriptedModelServer
+) -> None:
+    filtered = text("```python\nflag = 'never'\n```", finish="content_filter")
+    model_server.script(*[filtered] * 6)
+    with host.settings(max_retries="1"):
+        result = host.request("loop forever")
+    assert result.status == "error" and result.content["ename"] == "RetryBudgetExhausted"
+    assert "content filter" in result.content["evalue"]
+    assert len(model_server.requests) == 2
+    assert host.execute("print(flag)").stdout == "unset\n"
+
+
+@pytest.mark.parametrize("chunk_size", [3, 100_000], ids=["streamed", "one-delta"])
+def test_a_key_the_model_writes_is_masked_in_the_answer_and_the_history(
+    host: Host, model_server: ScriptedModelServer, chunk_size: int
+) -> None:
+    said = f"Your key is {TEST_KEY}.\n```python\nk = '{TEST_KEY}'\nprint(len(k))\n```\n"
+    model_server.script(text(said, chunk_size=chunk_size), text(f"Done: {TEST_KEY[:-1]}"))
+    result = host.request("what is my key")
+    assert result.status == "ok", result.content
+    assert "SECRET" not in result.everything()
+    assert "Your key is ***." in "\n".join(latest_markdown(result))
+    assert "SECRET" not in host.execute("%codeact history").everything()
+
+
+@pytest.mark.parametrize("info", ["python:main.py", "python3.11", 'py title="x"', "Python"])
+def test_python_fences_with_any_label_run(
+    host: Host, model_server: ScriptedModelServer, info: str
+) -> None:
+    model_server.script(text(f"Setting it.\n```{info}\nflag = 'set'\n```\n"), text("Done."))
+    result = host.request("set the flag")
+    assert result.status == "ok", result.content
+    assert host.execute("print(flag)").stdout == "set\n"
+    assert len(model_server.requests) == 2
 
 
 # --- 2. servers that ignore stop sequences -------------------------------------------------

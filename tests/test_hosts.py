@@ -32,7 +32,7 @@ from model_server import ScriptedModelServer, cut, error, hang, text
 
 pytest_plugins = ("kernel_harness",)
 
-APPROVAL_PROMPT = "Run step 1? [y]es / [n]o (skip) / [s]top: "
+APPROVAL_PROMPT = "Run step 1? [Y]es / [n]o (skip) / [s]top: "
 
 
 def assert_short_error(result: Execution, ename: str) -> None:
@@ -436,7 +436,7 @@ def test_interrupt_while_asking_for_approval(
 ) -> None:
     host = strict_host
     model_server.script(text("```python\nwaiting = 1\n```"))
-    msg_id = host.client.execute(host.cell("set waiting"), allow_stdin=True)
+    msg_id = host.client.execute(host.cell("set waiting"), allow_stdin=True, stop_on_error=False)
     assert host.client.get_stdin_msg(timeout=10)["content"]["prompt"] == APPROVAL_PROMPT
     interrupted = time.monotonic()
     host.manager.interrupt_kernel()
@@ -484,7 +484,7 @@ def test_interrupt_while_the_model_is_silent(host: Host, model_server: ScriptedM
     for _ in range(3):
         model_server.script(hang(30))
         started = time.monotonic()
-        msg_id = host.client.execute(host.cell("wait for a silent model"))
+        msg_id = host.client.execute(host.cell("wait for a silent model"), stop_on_error=False)
         model_server.wait_for_requests(1, timeout=30)
         time.sleep(0.2)
         interrupted = time.monotonic()

@@ -9,16 +9,17 @@ is in test_hosts.py.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 from kernel_harness import (
+    HOSTS,
     Host,
+    HostName,
     execute,
     kernel_env,
     running_kernel,
-    shell_reply,
+    start_host,
 )
 from model_server import ScriptedModelServer, text
 
@@ -117,27 +118,6 @@ def test_action_payloads_do_not_reach_the_users_next_cell(
     assert host.execute("after = 1").content["payload"] == []
 
 
-def test_a_cell_sent_as_an_error_reply_arrives_runs(kernel_host: Host) -> None:
-    """Run All stops at an error: requests queued before the error reply are aborted. One
-    sent once the reply is in must run; ipykernel 7 alone aborts some (2 in 30 here)."""
-    host, client = kernel_host, kernel_host.client
-    statuses = []
-    for _ in range(20):
-        sleeping = client.execute("import time\ntime.sleep(10)")
-        time.sleep(0.1)
-        host.manager.interrupt_kernel()
-        assert shell_reply(client, sleeping)["content"]["ename"] == "KeyboardInterrupt"
-        statuses.append(shell_reply(client, client.execute("ran = 1"))["content"]["status"])
-        assert shell_reply(client, client.execute("1 / 0"))["content"]["status"] == "error"
-        statuses.append(shell_reply(client, client.execute("ran = 2"))["content"]["status"])
-    assert statuses == ["ok"] * 40
-    # Queued before the error reply (as Run All queues them): aborted, as in IPython.
-    first, second = client.execute("1 / 0"), client.execute("never = 1")
-    assert shell_reply(client, first)["content"]["status"] == "error"
-    assert shell_reply(client, second)["content"]["status"] == "aborted"
-    assert host.execute("print('never' in dir())").stdout == "False\n"
-
-
 # --- 3. actions may await: they run on the kernel's own loop --------------------------
 
 
@@ -214,3 +194,62 @@ def test_codeact_line_magic_shares_the_codeact_kernels_session(
         model_server.script(text("Third."))
         assert execute(client, "which model now?").status == "ok"
         assert model_server.requests[-1]["body"]["model"] == "third-model"
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_bad_values_in_the_environment_and_config_files_never_lock_the_session(
+    jupyter_path: Path, model_server: ScriptedModelServer, tmp_path: Path, name: HostName
+) -> None:
+    """Each bad value fails requests by name, with what to do; the commands that show
+    and override settings keep working, and an override wins without it being read."""
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "c.CodeAct.approval = 'maybe'\nc.CodeAct.temperature = 'warm'\n"
+    )
+    env = kernel_env(
+        model_server.url,
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        CODEACT_IDLE_TIMEOUT="abc",
+        CODEACT_MAX_STEPS="0",
+    )
+    with start_host(name, jupyter_path, env) as host:
+        assert host.execute("print('started')").stdout == "started\n"
+        failed = host.request("say hello")
+        assert failed.content["ename"] == "ConfigurationError"
+        assert sorted(
+            line.split(" is not valid")[0] for line in failed.content["evalue"].splitlines()
+        ) == [
+            "The environment variable CODEACT_IDLE_TIMEOUT",
+            "The environment variable CODEACT_MAX_STEPS",
+            "c.CodeAct.approval in a Jupyter/IPython config file",
+            "c.CodeAct.temperature in a Jupyter/IPython config file",
+        ]
+        assert model_server.requests == []
+        for line in ("%codeact", "%codeact config", "%codeact unset idle_timeout"):
+            shown = host.execute(line)
+            assert shown.status == "ok", (line, shown.content)
+            assert "The environment variable CODEACT_IDLE_TIMEOUT is not valid" in shown.stdout
+        for line in (
+            "%codeact idle_timeout 5",
+            "%codeact max_steps 3",
+            "%codeact approval auto",
+            "%codeact temperature default",
+        ):
+            assert host.execute(line).stdout.endswith("(for this session)\n"), line
+        model_server.script(text("Hello."))
+        answered = host.request("say hello")
+        assert answered.status == "ok" and "Hello." in answered.markdown
+        assert "Problem" not in host.execute("%codeact").stdout
+
+
+def test_a_cell_too_deep_for_the_parser_gets_its_error_reply(
+    kernel_host: Host, model_server: ScriptedModelServer
+) -> None:
+    """IPython's own check of such a cell fails before it runs; ipykernel then never
+    replied. The cell is code, and its error is the reply."""
+    result = kernel_host.execute("a" + ".b" * 100_000, timeout=60)
+    assert result.status == "error"
+    assert result.content["ename"] in {"RecursionError", "SyntaxError"}, result.content
+    assert model_server.requests == []
+    assert kernel_host.execute("print('alive')").stdout == "alive\n"

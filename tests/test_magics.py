@@ -214,7 +214,7 @@ def test_cell_options_override_settings_for_that_cell(
         ("%codeact approval maybe", "auto or ask"),
         ("%codeact api_key sk-123", "never from a cell"),
         ("%codeact reset now", "takes no arguments"),
-        ("%codeact unset nonsense", "one setting name"),
+        ("%codeact unset nonsense", "Unknown setting 'nonsense'"),
     ],
 )
 def test_bad_input_gives_a_usage_message_not_a_traceback(
@@ -526,7 +526,7 @@ def test_approval_asks_before_each_action(
     shell.user_ns.pop("approved", None)
     model_server.script(text("```python\napproved = True\n```"), text("Done."))
     assert run(shell, "%%codeact --approval ask\nset approved").success
-    assert prompts == ["Run step 1? [y]es / [n]o (skip) / [s]top: "]
+    assert prompts == ["Run step 1? [Y]es / [n]o (skip) / [s]top: "]
     assert ("approved" in shell.user_ns) is ran
 
 
@@ -622,3 +622,60 @@ def test_automagic_belongs_to_the_codeact_kernel(
     assert "%automagic" in str(result.error_in_exec)
     assert shell.automagic == before
     assert "automagic" not in _registered_session(shell).overrides
+
+
+def test_reload_ext_keeps_the_conversation_and_the_settings(
+    shell: InteractiveShell, model_server: ScriptedModelServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Loaded the way a user loads it, so that IPython reloads it (not loads it anew).
+    assert run(shell, "%load_ext codeact_kernel").success
+    try:
+        model_server.script(text("```python\ntotal = 42\n```"), text("The total is 42."))
+        assert run(shell, "%%codeact\ncompute the total").success
+        assert run(shell, "%codeact observation_chars 500").success
+        session = _registered_session(shell)
+        shell.config.CodeAct.step_timeout = 7.0
+        assert run(shell, "%reload_ext codeact_kernel").success
+        assert _registered_session(shell) is session
+        capsys.readouterr()
+        run(shell, "%codeact config")
+        config = capsys.readouterr().out.splitlines()
+        assert next(x for x in config if "observation_chars" in x).split()[1:] == ["500", "session"]
+        assert next(x for x in config if "step_timeout" in x).split()[1:] == ["7.0", "config"]
+        run(shell, "after_reload = 1", store_history=True)
+        model_server.reset()
+        model_server.script(text("It was 42."))
+        assert run(shell, "%%codeact\nwhat was the total?").success
+        told = json.dumps(model_server.requests[0]["body"]["messages"])
+        assert "The total is 42." in told, "the conversation goes on"
+        assert "after_reload = 1" in told, "the session still watches the user's cells"
+        # Unloading closes the session: a later load starts a new one.
+        assert run(shell, "%unload_ext codeact_kernel").success
+        assert run(shell, "%load_ext codeact_kernel").success
+        assert _registered_session(shell) is not session
+        assert _registered_session(shell).turns == []
+    finally:
+        shell.config.CodeAct.pop("step_timeout", None)
+        run(shell, "%unload_ext codeact_kernel")
+
+
+def test_a_request_whose_session_is_closed_under_it_ends(
+    shell: InteractiveShell, model_server: ScriptedModelServer
+) -> None:
+    # Past the refusal of %unload_ext in an action: the session's loop stops mid-request.
+    code = "import codeact_kernel.magics as m\nm._registered[get_ipython()].session.close()"
+    model_server.script(text(f"```python\n{code}\n```"), text("Never asked."))
+    started = time.monotonic()
+    result = run(shell, "%%codeact\nclose your own session")
+    assert time.monotonic() - started < 5
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "closed while this request ran" in str(result.error_in_exec)
+    assert run(shell, "%load_ext codeact_kernel").success
+    try:
+        assert run(shell, "%unload_ext codeact_kernel").success
+        assert run(shell, "%load_ext codeact_kernel").success
+        model_server.reset()
+        model_server.script(text("A new start."))
+        assert run(shell, "%%codeact\nare you there?").success
+    finally:
+        run(shell, "%unload_ext codeact_kernel")

@@ -9,6 +9,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 from model_server import ScriptedModelServer, cut, error, error_event, text
 from provider_doubles import (
     ANTHROPIC,
@@ -29,7 +30,7 @@ from codeact_kernel.errors import (
     ServerError,
     StreamError,
 )
-from codeact_kernel.providers.base import Message, TextDelta, Usage
+from codeact_kernel.providers.base import Message, TextDelta, Truncated, Usage
 
 KEY = "sk-ant-api03-SECRET-0123456789"
 provider = ANTHROPIC.make
@@ -125,6 +126,43 @@ def test_an_answer_that_filled_the_context_window_is_truncated() -> None:
     outcome = drive(provider(max_tokens=64_000), lambda request: sse(body))
     assert outcome.error is None
     assert outcome.kinds == ["TextDelta", "Truncated", "Usage"]
+
+
+@pytest.mark.parametrize(
+    ("reason", "stopped"),
+    [("refusal", "refusal"), ("pause_turn", "pause"), ("something_new", "something_new")],
+)
+def test_an_answer_stopped_for_another_reason_is_truncated_with_it(
+    reason: str, stopped: str
+) -> None:
+    body = start() + delta("x = [1,") + finish(reason=reason)
+    outcome = drive(provider(max_tokens=100), lambda request: sse(body))
+    assert outcome.error is None and outcome.truncated == [Truncated(100, stopped)]
+
+
+@pytest.mark.parametrize("reason", ["end_turn", "stop_sequence", "tool_use"])
+def test_normal_stop_reasons_are_not_truncations(reason: str) -> None:
+    outcome = drive(provider(), lambda request: sse(start() + delta("hi") + finish(reason=reason)))
+    assert outcome.error is None and outcome.truncated == [] and outcome.text == "hi"
+
+
+def test_a_refusal_before_any_text_says_so() -> None:
+    outcome = drive(provider(), lambda request: sse(start() + finish(reason="refusal")))
+    assert isinstance(outcome.error, StreamError)
+    assert "stopped the answer" in str(outcome.error) and "the model refused" in str(outcome.error)
+
+
+def test_a_tool_use_answer_says_codeact_needs_text() -> None:
+    message = {"id": "m", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}
+    tool = {"type": "tool_use", "id": "t", "name": "python", "input": {}}
+    body = (
+        event("message_start", message=message)
+        + event("content_block_start", index=0, content_block=tool)
+        + finish(reason="tool_use")
+    )
+    outcome = drive(provider(), lambda request: sse(body))
+    assert isinstance(outcome.error, StreamError)
+    assert "answered with a tool call and no text" in str(outcome.error)
 
 
 def test_request_too_large() -> None:

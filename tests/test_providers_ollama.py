@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from model_server import ScriptedModelServer, cut, error, error_event, text
 from provider_doubles import OLLAMA, done, drive, line, ndjson
 
 from codeact_kernel.errors import ModelNotFound, StreamError
-from codeact_kernel.providers.base import Message, TextDelta, Usage
+from codeact_kernel.providers.base import Message, TextDelta, Truncated, Usage
 
 provider = OLLAMA.make
 loopback = OLLAMA.loopback
@@ -44,6 +45,22 @@ def test_request_shape_and_usage() -> None:
         "stream": True,
         "options": {"num_predict": 4096, "stop": ["</execute>"]},
     }
+
+
+@pytest.mark.parametrize(("reason", "stopped"), [("length", "length"), ("unload", "unload")])
+def test_a_done_reason_other_than_stop_is_a_truncation(reason: str, stopped: str) -> None:
+    body = ndjson(line("x = [1,"), done(reason=reason))
+    outcome = drive(OLLAMA.make(max_tokens=70), lambda request: body)
+    assert outcome.error is None and outcome.truncated == [Truncated(70, stopped)]
+
+
+def test_a_tool_call_answer_says_codeact_needs_text() -> None:
+    call = {"function": {"name": "python", "arguments": {}}}
+    message = {"role": "assistant", "content": "", "tool_calls": [call]}
+    body = ndjson(line(message=message), done())
+    outcome = drive(OLLAMA.make(), lambda request: body)
+    assert isinstance(outcome.error, StreamError)
+    assert "answered with a tool call and no text" in str(outcome.error)
 
 
 def test_a_configured_key_is_sent_for_proxies() -> None:

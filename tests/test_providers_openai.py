@@ -163,6 +163,68 @@ def test_a_proxys_finish_reasons_for_the_output_limit_are_truncations(reason: st
     assert outcome.error is None and outcome.truncated == [Truncated(50)]
 
 
+@pytest.mark.parametrize(
+    ("reason", "stopped"),
+    [("content_filter", "content_filter"), ("refusal", "refusal"), ("recitation", "recitation")],
+)
+def test_an_answer_stopped_for_another_reason_is_truncated_with_it(
+    reason: str, stopped: str
+) -> None:
+    body = sse(chunk("x = [1,"), chunk(finish=reason), DONE)
+    outcome = drive(OPENAI.make(max_tokens=50), lambda request: body)
+    assert outcome.error is None and outcome.truncated == [Truncated(50, stopped)]
+
+
+@pytest.mark.parametrize("reason", ["stop", "tool_calls", "eos_token", "end_turn"])
+def test_normal_finish_reasons_are_not_truncations(reason: str) -> None:
+    outcome = drive(provider(), lambda request: sse(chunk("hi"), chunk(finish=reason), DONE))
+    assert outcome.error is None and outcome.truncated == [] and outcome.text == "hi"
+
+
+def test_an_answer_filtered_before_any_text_says_so() -> None:
+    body = sse(chunk(finish="content_filter"), DONE)
+    outcome = drive(provider(), lambda request: body)
+    assert isinstance(outcome.error, StreamError)
+    assert "stopped the answer" in str(outcome.error) and "content filter" in str(outcome.error)
+
+
+def test_openais_refusal_field_is_the_answer_and_stops_it() -> None:
+    body = (
+        b'data: {"choices": [{"index": 0, "delta": {"refusal": "I can\'t."}}]}\n\n'
+        + b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+        + DONE
+    )
+    outcome = drive(provider(max_tokens=50), lambda request: sse(body))
+    assert outcome.text == "I can't." and outcome.truncated == [Truncated(50, "refusal")]
+
+
+@pytest.mark.parametrize(
+    ("content", "read"),
+    [
+        ([{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}], "Hello"),
+        ([{"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "a"}], "a"),
+        (["plain ", "parts"], "plain parts"),
+        (42, "42"),
+        (1.5, "1.5"),
+    ],
+)
+def test_content_in_other_shapes_is_read_as_text(content: object, read: str) -> None:
+    piece = json.dumps({"choices": [{"index": 0, "delta": {"content": content}}]})
+    body = f"data: {piece}\n\n".encode() + chunk(finish="stop") + DONE
+    outcome = drive(provider(), lambda request: sse(body))
+    assert outcome.error is None and outcome.text == read
+
+
+def test_a_tool_call_answer_says_codeact_needs_text() -> None:
+    call = {"index": 0, "id": "c", "type": "function", "function": {"name": "python"}}
+    piece = json.dumps({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})
+    body = f"data: {piece}\n\n".encode() + chunk(finish="tool_calls") + DONE
+    outcome = drive(provider(), lambda request: sse(body))
+    assert isinstance(outcome.error, StreamError)
+    assert "answered with a tool call and no text" in str(outcome.error)
+    assert "empty answer" not in str(outcome.error)
+
+
 def test_html_page_means_a_wrong_base_url() -> None:
     page = httpx.Response(200, headers={"content-type": "text/html"}, text="<html></html>")
     outcome = drive(provider(), lambda request: page)

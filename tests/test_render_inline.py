@@ -93,3 +93,11 @@ def test_a_short_answer_updates_ten_times_a_second(
         clock.now += 0.1
         frontend.render(ModelText(1, f"word{i} "))
     assert len(sent) == 50
+
+
+def test_a_nul_in_the_answer_is_shown_visibly(sent: list[dict[str, Any]]) -> None:
+    frontend = InlineFrontend("m")
+    frontend.render(StepStarted(1))
+    frontend.render(ModelText(1, "```python\nx = 1\x00\n```"))
+    frontend.render(Finished("", 1, Usage(1, 1), 1.0))
+    assert "x = 1\u2400" in sent[-1]["text/markdown"]

@@ -1412,3 +1412,90 @@ def test_routing_leaves_warnings_to_ipython(recwarn: pytest.WarningsRecorder) ->
     route_cell(cell)
     route_cell("pattern = '\\d'")
     assert not recwarn.list
+
+
+# --- cells with nothing to say, and cells nested too deeply for Python -----------------
+
+INVISIBLE = ["\u200b", "\ufeff", "\u200c", "\u200d", "\u2060", "\u00ad", "\u200e", "\x07"]
+NOTHING_TO_SAY = [
+    *INVISIBLE,
+    "\ufeff\u200b",
+    "\u200b\n\ufeff\n",
+    "\u00a0",
+    ";",
+    ";;",
+    "-",
+    "?!",
+    ":)",
+    "？",
+    "。",
+    "\u200b;",
+    "...\n---",
+]
+
+
+@pytest.mark.parametrize("cell", NOTHING_TO_SAY)
+def test_a_cell_with_nothing_to_say_is_code(cell: str) -> None:
+    assert route_cell(cell) == Route("code", cell)
+    assert route_cell(cell, automagic=True) == Route("code", cell)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        st.one_of(
+            st.sampled_from(INVISIBLE),
+            st.characters(categories=["Zs", "Cf", "Cc", "P", "Sm", "Sk", "Sc"]),
+        )
+    )
+)
+def test_invisible_characters_and_punctuation_alone_are_code(cell: str) -> None:
+    assert route_cell(cell) == Route("code", cell)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PROSE, st.sampled_from(INVISIBLE[:3]), st.integers(0, 2))
+@example("2) load load for,", "\u200b", 0)  # found by hypothesis: a list item
+def test_prose_with_an_invisible_character_is_still_prose(
+    cell: str, invisible: str, where: int
+) -> None:
+    # Pasted text often carries a BOM or a zero-width space; the words still decide.
+    cell = [invisible + cell, cell + invisible, cell.replace(" ", invisible + " ", 1)][where]
+    assume(not compiles(cell))
+    assert route_cell(cell) == Route("natural_language", cell)
+
+
+TOO_DEEP = [
+    "(" * 300 + ")" * 300,
+    "[" * 5000 + "]" * 5000,
+    "x = " + "(" * 250 + "1" + ")" * 250,
+    "a" + ".b" * 100_000,
+    "1" + "+1" * 200_000,
+    "x = " + "-" * 100_000 + "1",
+    "f(" * 300 + ")" * 300,
+    "please " + "(" * 1000 + "help",
+    "".join("    " * i + "if x:\n" for i in range(101)) + "    " * 101 + "pass",
+]
+
+
+@pytest.mark.parametrize("cell", TOO_DEEP, ids=lambda cell: f"{cell[:12]}…{len(cell)}")
+def test_a_cell_too_deep_for_python_is_code(cell: str) -> None:
+    assert route_cell(cell) == Route("code", cell)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(201, 600),
+    st.sampled_from([("(", ")"), ("[", "]"), ("{", "}"), ("f(", ")")]),
+    st.sampled_from(["", "x = ", "print", "plot the "]),
+)
+def test_nesting_past_pythons_limit_is_code(depth: int, pair: tuple[str, str], head: str) -> None:
+    cell = head + pair[0] * depth + "1" + pair[1] * depth
+    assert route_cell(cell) == Route("code", cell)
+
+
+def test_a_very_long_request_is_still_prose() -> None:
+    """Python gives a megabyte of prose a MemoryError, not a nesting error: the words
+    decide, as for any request."""
+    cell = "word " * 400_000
+    assert route_cell(cell) == Route("natural_language", cell)

@@ -147,3 +147,16 @@ def test_consoles_see_follow_ups_as_complete(kernel_host: Host) -> None:
     for cell in ("try again", "continue", "画一个正弦曲线"):
         client.is_complete(cell)
         assert client.get_shell_msg(timeout=10)["content"]["status"] == "complete", cell
+
+
+@pytest.mark.parametrize(
+    "cell", ["\u200b", "\ufeff", "\ufeff\u200b", ";", "\u00a0", "(" * 300 + ")" * 300]
+)
+def test_cells_with_nothing_to_ask_or_too_deep_never_reach_the_model(
+    kernel_host: Host, model_server: ScriptedModelServer, cell: str
+) -> None:
+    content = runs_as_code(kernel_host, model_server, cell)
+    assert content["status"] in ("ok", "error"), content
+    if content["status"] == "error":
+        assert content["ename"] == "SyntaxError", content
+    assert kernel_host.execute("1 + 1").status == "ok"

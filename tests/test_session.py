@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,3 +307,36 @@ def test_cells_wait_for_a_remembered_request(
     for request in model_server.requests:
         assert any("sales = [1, 2, 3]" in m["content"] for m in request["body"]["messages"])
     assert session.pending_cells == []
+
+
+def test_a_bad_environment_value_fails_requests_by_name_but_never_locks_the_session(
+    shell: InteractiveShell, model_server: ScriptedModelServer
+) -> None:
+    session = make_session(
+        shell, model_server, CODEACT_MODEL="openai:test-model", CODEACT_IDLE_TIMEOUT="abc"
+    )
+    with pytest.raises(ConfigurationError, match="environment variable CODEACT_IDLE_TIMEOUT"):
+        run(session, RecordingHost(shell), "hello")
+    shown = session.settings(lenient=True)
+    assert shown.idle_timeout == 30.0 and shown.sources["idle_timeout"] == "environment"
+    assert "%codeact idle_timeout VALUE" in shown.problems["idle_timeout"].message
+    # An override wins without the bad value being read; the request then runs.
+    session.overrides["idle_timeout"] = 5.0
+    assert session.settings().idle_timeout == 5.0 and not session.settings().problems
+    model_server.script(text("Hello."))
+    assert run(session, RecordingHost(shell), "hello").error is None
+
+
+def test_a_bad_setting_elsewhere_does_not_hide_the_mcp_servers(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    config = tmp_path / "mcp.json"
+    config.write_text('{"mcpServers": {"demo": {"command": "demo-server"}}}')
+    environ = {"CODEACT_MCP_CONFIG": str(config), "CODEACT_IDLE_TIMEOUT": "abc"}
+    session = Session(shell, CodeAct(), environ=environ)
+    try:
+        assert list(session.tools.mcp.configs) == ["demo"]
+        assert "mcp" in shell.user_ns
+    finally:
+        session.close()
+        shell.user_ns.pop("mcp", None)

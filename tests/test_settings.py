@@ -9,8 +9,18 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
+from codeact_kernel.context import system_prompt
 from codeact_kernel.errors import ConfigurationError
-from codeact_kernel.settings import CodeAct, resolve
+from codeact_kernel.providers.base import estimate_tokens
+from codeact_kernel.settings import (
+    MIN_CONTEXT_TOKENS,
+    CodeAct,
+    Problem,
+    Settings,
+    fallbacks,
+    find_problems,
+    resolve,
+)
 
 
 def configured(**values: object) -> CodeAct:
@@ -118,3 +128,127 @@ def test_temperature_is_the_endpoints_default_unless_set() -> None:
     for wrong in ("2.5", "-1", "warm"):
         with pytest.raises(ConfigurationError, match="temperature"):
             resolve(CodeAct(), environ={"CODEACT_TEMPERATURE": wrong})
+
+
+# --- a bad value from outside the session: named, and never a lock -------------------
+
+BAD_ENVIRONMENT = [
+    ("CODEACT_IDLE_TIMEOUT", "abc", "idle_timeout", "idle_timeout needs a number, not 'abc'"),
+    ("CODEACT_MAX_STEPS", "0", "max_steps", "max_steps must be at least 1"),
+    ("CODEACT_TEMPERATURE", "nan", "temperature", "temperature must be from 0 to 2"),
+    ("CODEACT_APPROVAL", "maybe", "approval", "approval must be auto or ask, not 'maybe'"),
+    ("CODEACT_CONTEXT_TOKENS", "1", "context_tokens", "at least 1000"),
+    ("CODEACT_REQUEST_RETRIES", "-2", "request_retries", "cannot be negative"),
+    ("CODEACT_VISION", "sometimes", "vision", "vision must be auto or on or off"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "name", "reason"), BAD_ENVIRONMENT)
+def test_a_bad_environment_variable_is_named_with_what_to_do(
+    variable: str, value: str, name: str, reason: str
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        resolve(configured(), {variable: value})
+    message = str(raised.value)
+    assert message.startswith(f"The environment variable {variable} is not valid (")
+    assert reason in message
+    assert "fix or unset it and restart" in message
+    assert f"override it for this session with `%codeact {name} VALUE`" in message
+    assert "\n" not in message, "one sentence for one problem"
+
+
+@pytest.mark.parametrize(("variable", "value", "name", "reason"), BAD_ENVIRONMENT)
+def test_a_session_value_replaces_a_bad_one_without_reading_it(
+    variable: str, value: str, name: str, reason: str
+) -> None:
+    good = fallbacks({name: Problem("environment", "")})
+    settings = resolve(configured(), {variable: value}, good)
+    assert getattr(settings, name) == getattr(Settings(), name)
+    assert settings.sources[name] == "session"
+    assert find_problems(configured(), {variable: value}, good) == {}
+
+
+def test_every_problem_is_reported_at_once_and_each_can_be_shown() -> None:
+    environ = {"CODEACT_IDLE_TIMEOUT": "abc", "CODEACT_MAX_STEPS": "0"}
+    with pytest.raises(ConfigurationError) as raised:
+        resolve(configured(max_retries=-1), environ)
+    lines = str(raised.value).splitlines()
+    assert sorted(line.split(" is not valid")[0] for line in lines) == [
+        "The environment variable CODEACT_IDLE_TIMEOUT",
+        "The environment variable CODEACT_MAX_STEPS",
+        "c.CodeAct.max_retries in a Jupyter/IPython config file",
+    ]
+    problems = find_problems(configured(max_retries=-1), environ)
+    assert {name: p.source for name, p in problems.items()} == {
+        "max_retries": "config",
+        "max_steps": "environment",
+        "idle_timeout": "environment",
+    }
+    # What `%codeact` shows: the defaults in their place, each problem with its source.
+    shown = resolve(configured(max_retries=-1), environ, fallbacks(problems))
+    shown = shown.with_problems(problems)
+    assert (shown.idle_timeout, shown.max_steps, shown.max_retries) == (30.0, 10, 3)
+    assert shown.sources["idle_timeout"] == "environment"
+    assert shown.sources["max_retries"] == "config"
+    assert fallbacks({"temperature": problems["max_steps"]}) == {"temperature": "default"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("idle_timeout", "abc", "idle_timeout needs a number, not 'abc'"),
+        ("approval", "maybe", "approval must be auto or ask"),
+        ("max_steps", 0, "max_steps must be at least 1"),
+        ("max_retries", 2.5, "max_retries needs a whole number, not 2.5"),
+        ("temperature", 5, "temperature must be from 0 to 2"),
+        ("automagic", "perhaps", "automagic needs on or off"),
+        ("context_tokens", 10, "context_tokens must be at least 1000"),
+    ],
+)
+def test_a_bad_config_file_value_never_stops_the_configurable(
+    name: str, value: object, reason: str
+) -> None:
+    """traitlets raises for a value its trait refuses, which would stop the kernel at
+    start: the value is set aside, and reported like an environment variable."""
+    configurable = configured(**{name: value}, model="openai:kept")
+    assert configurable.model == "openai:kept", "the other values load"
+    with pytest.raises(ConfigurationError) as raised:
+        resolve(configurable, {})
+    message = str(raised.value)
+    assert message.startswith(f"c.CodeAct.{name} in a Jupyter/IPython config file is not valid")
+    assert reason in message and "fix or remove it and restart" in message
+    assert f"`%codeact {name} VALUE`" in message
+    good = fallbacks({name: Problem("config", "")})
+    assert getattr(resolve(configurable, {}, good), name) == getattr(Settings(), name)
+
+
+def test_a_config_value_traitlets_refuses_but_that_reads_well_is_used() -> None:
+    configurable = configured(idle_timeout="12", approval="ASK")
+    assert configurable.refused == {"idle_timeout": "12"}
+    settings = resolve(configurable, {})
+    assert (settings.idle_timeout, settings.approval) == (12.0, "ask")
+    assert settings.sources["idle_timeout"] == "config"
+
+
+def test_a_bad_value_in_a_parents_section_or_a_later_update_is_set_aside() -> None:
+    from traitlets.config import Configurable
+
+    class Kernel(Configurable):
+        pass
+
+    config = Config()
+    config.Kernel.CodeAct.idle_timeout = "soon"
+    config.CodeAct.max_steps = 4
+    configurable = CodeAct(parent=Kernel(config=config))
+    assert configurable.refused == {"idle_timeout": "soon"} and configurable.max_steps == 4
+    configurable.update_config(Config(CodeAct={"idle_timeout": 3.0}))
+    assert configurable.refused == {} and configurable.idle_timeout == 3.0
+
+
+def test_context_tokens_below_what_a_request_needs_are_refused() -> None:
+    for fmt in ("markdown", "execute"):
+        prompt = system_prompt(fmt, "# (nothing defined yet)", "")
+        assert estimate_tokens(prompt) + 100 < MIN_CONTEXT_TOKENS, "room for a short request"
+    with pytest.raises(ConfigurationError, match=f"at least {MIN_CONTEXT_TOKENS}.*not 999"):
+        resolve(CodeAct(), {}, {"context_tokens": str(MIN_CONTEXT_TOKENS - 1)})
+    assert resolve(CodeAct(), {}, {"context_tokens": MIN_CONTEXT_TOKENS}).context_tokens == 1000

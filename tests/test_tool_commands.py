@@ -1,4 +1,5 @@
-"""tool_commands.py: `%codeact mcp add` read as a server config, and its bad inputs.
+"""tool_commands.py: `%codeact mcp add` read as a server config, and its bad inputs; a
+server that cannot start, on both hosts.
 
 The commands run against real servers in test_mcp_kernel.py; `%codeact tools` is in
 test_tools.py.
@@ -10,8 +11,11 @@ import shlex
 
 import pytest
 from IPython.core.error import UsageError
+from kernel_harness import Host
 
 from codeact_kernel.tool_commands import parse_add
+
+pytest_plugins = ("kernel_harness",)
 
 
 def test_a_stdio_server_and_an_http_server() -> None:
@@ -69,3 +73,35 @@ def test_bad_input_is_a_usage_error_that_says_what_to_fix(line: str, message: st
         return
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace("$", r"\$")):
         parse_add(shlex.split(line))
+
+
+@pytest.mark.parametrize(
+    ("command", "stderr"),
+    [
+        ("/bin/false", None),
+        ("sh -c 'echo no config here >&2; exit 3'", "no config here"),
+        ("/nonexistent/server", "cannot run '/nonexistent/server'"),
+    ],
+)
+def test_a_server_that_cannot_start_is_one_error_that_says_what_to_check(
+    host: Host, command: str, stderr: str | None
+) -> None:
+    """IPython shows a raw traceback for an error whose context holds an exception
+    group (the MCP SDK's task group leaves one): one line of ours instead, both hosts."""
+    try:
+        result = host.execute(f"%codeact mcp add broken -- {command}", timeout=60)
+    finally:
+        host.execute("%codeact mcp remove broken")
+    assert result.status == "error" and result.content["ename"] == "McpServerError"
+    [error] = result.of_type("error")
+    assert len(error["content"]["traceback"]) == 1, "one line, no internal traceback"
+    streams = "".join(m["content"]["text"] for m in result.of_type("stream"))
+    assert "Traceback" not in streams and "codeact_kernel/" not in result.everything()
+    message = result.content["evalue"]
+    assert message.startswith("MCP server 'broken' could not start: ")
+    if stderr is not None:
+        assert f"Its stderr ended with:\n    {stderr}" in message
+    assert message.endswith(
+        "Check that its command runs in a terminal and stays up, waiting for MCP on stdin "
+        f"(stdio: {command.replace(chr(39), chr(34))}), then run `%codeact mcp restart broken`."
+    )

@@ -302,7 +302,9 @@ class GatewayKernel:
             "store_history": store_history,
             "user_expressions": dict(user_expressions or {}),
             "allow_stdin": False,
-            "stop_on_error": True,
+            # Each request stands alone: a failed one must not abort the next, which
+            # ipykernel does to a request that comes in right after an error reply.
+            "stop_on_error": False,
         }
         messages: list[Message] = []
         reply = await self._request(

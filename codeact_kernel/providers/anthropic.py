@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
-from .base import Message, Notice, StreamItem, TextDelta, Truncated, Usage
+from .base import LENGTH, PAUSE, REFUSAL, Message, Notice, StreamItem, TextDelta, Truncated, Usage
 from .http import malformed, parse_url, payload_error
 from .http_model import HttpModel, model_ids
 from .images import media_type
@@ -26,6 +26,20 @@ API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 # Stop reasons of an answer that ended at a limit, not where the model chose.
 _CUT = ("max_tokens", "model_context_window_exceeded")
+# Stop reasons of an answer that ended where the model chose; any other stopped it early.
+_NORMAL = ("end_turn", "stop_sequence", "tool_use")
+_EARLY = {"refusal": REFUSAL, "pause_turn": PAUSE}
+
+
+def _stop_reason(reason: Any) -> str | None:
+    """The `Truncated.reason` for a `stop_reason`; None for a normal end (or none given)."""
+    if not reason or reason in _NORMAL:
+        return None
+    if reason in _CUT:
+        return LENGTH
+    return _EARLY.get(str(reason), str(reason))
+
+
 # Every event type of the Messages stream: another type is another API's event.
 _EVENTS = frozenset(
     {
@@ -93,7 +107,8 @@ class AnthropicProvider(HttpModel):
         answer: list[str] = []
         input_tokens: int | None = None
         output_tokens: int | None = None
-        finished = cut = False
+        finished = tool_call = False
+        early: str | None = None  # why the answer stopped early, if it did
         unread: str | None = None
         events = sse_stream(
             self._client, request, self._endpoint, self._retry, shown=lambda: bool(answer)
@@ -113,6 +128,9 @@ class AnthropicProvider(HttpModel):
                     usage = _dict(_dict(payload.get("message")).get("usage"))
                     input_tokens = _input_tokens(usage)
                     output_tokens = token_count(usage.get("output_tokens"))
+                elif kind == "content_block_start":
+                    block = _dict(payload.get("content_block")).get("type")
+                    tool_call = tool_call or block in ("tool_use", "server_tool_use")
                 elif kind == "content_block_delta":
                     delta = _dict(payload.get("delta"))
                     piece = delta.get("text")
@@ -120,7 +138,8 @@ class AnthropicProvider(HttpModel):
                         answer.append(piece)
                         yield TextDelta(piece)
                 elif kind == "message_delta":
-                    cut = _dict(payload.get("delta")).get("stop_reason") in _CUT
+                    reason = _dict(payload.get("delta")).get("stop_reason")
+                    early = _stop_reason(reason) or early
                     # Counts here are cumulative; input only appears in newer API versions.
                     usage = _dict(payload.get("usage"))
                     if (output := token_count(usage.get("output_tokens"))) is not None:
@@ -129,9 +148,9 @@ class AnthropicProvider(HttpModel):
                         input_tokens = prompt
                 elif kind == "message_stop":
                     finished = True
-        text = self._answer(finished, answer, cut=cut, unread=unread)
-        if cut:
-            yield Truncated(self._max_tokens)
+        text = self._answer(finished, answer, stop=early, tool_call=tool_call, unread=unread)
+        if early is not None:
+            yield Truncated(self._max_tokens, early)
         if input_tokens is None or output_tokens is None:
             yield estimated_usage(messages, text)
         else:

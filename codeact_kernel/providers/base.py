@@ -42,16 +42,29 @@ class Notice:
     message: str
 
 
+#: `Truncated.reason` of an answer that ended at the output limit.
+LENGTH = "length"
+#: `Truncated.reason` of an answer the model stopped to refuse (Anthropic's "refusal").
+REFUSAL = "refusal"
+#: `Truncated.reason` of an answer the server paused to be continued (Anthropic's "pause_turn").
+PAUSE = "pause"
+
+
 @dataclass(frozen=True)
 class Truncated:
-    """The answer ended at the output limit (OpenAI `finish_reason: "length"`, Anthropic
-    `stop_reason: "max_tokens"`, Ollama `done_reason: "length"`), not where the model chose.
+    """The answer did not end where the model chose: at the output limit (OpenAI
+    `finish_reason: "length"`, Anthropic `stop_reason: "max_tokens"`, Ollama
+    `done_reason: "length"`), or stopped for another reason (a content filter, a refusal,
+    a pause, a reason this client does not know). Nothing of such an answer runs.
 
     Yielded after the last `TextDelta` and before the `Usage`.
     """
 
     #: The output limit that was asked for (`max_tokens`), None when none was sent.
     limit: int | None = None
+    #: Why it stopped: `LENGTH`, `REFUSAL`, `PAUSE`, or the server's own word (OpenAI's
+    #: "content_filter", a reason this client does not know).
+    reason: str = LENGTH
 
 
 StreamItem = TextDelta | Usage | Notice | Truncated

@@ -54,6 +54,7 @@ from ..errors import (
     ServerError,
     StreamError,
 )
+from ..events import stop_cause
 from ..secrets import mask
 from .base import Notice, ProviderConfig
 from .excerpts import (
@@ -317,6 +318,24 @@ def foreign_format(endpoint: Endpoint, first: str) -> StreamError:
 def empty_answer(endpoint: Endpoint) -> StreamError:
     """The error for a completion without any text: never mistake it for an answer."""
     return StreamError(f"{endpoint.subject} sent an empty answer for {endpoint.config.model!r}.")
+
+
+def stopped_before_text(endpoint: Endpoint, reason: str) -> StreamError:
+    """The error for an answer the server stopped before any of its text, for a reason
+    other than the output limit (`limit_before_text`): a content filter, a refusal."""
+    return StreamError(
+        f"{endpoint.subject} stopped the answer for {endpoint.config.model!r} before any "
+        f"text ({stop_cause(reason)}). Rephrase the request, or try another model."
+    )
+
+
+def tool_call_answer(endpoint: Endpoint) -> StreamError:
+    """The error for an answer that is a tool call with no text: CodeAct reads code from text."""
+    return StreamError(
+        f"{endpoint.subject} answered with a tool call and no text for "
+        f"{endpoint.config.model!r}. CodeAct needs the code in the answer's text (a ```python "
+        "block): use a model or server setting that answers in text."
+    )
 
 
 def limit_before_text(endpoint: Endpoint, limit: int | None) -> StreamError:

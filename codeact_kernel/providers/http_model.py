@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ConfigurationError
-from .base import Message, ProviderConfig, StreamItem
+from .base import LENGTH, Message, ProviderConfig, StreamItem
 from .http import (
     Endpoint,
     check_key,
@@ -24,6 +24,8 @@ from .http import (
     get_json,
     limit_before_text,
     parse_url,
+    stopped_before_text,
+    tool_call_answer,
     truncated,
 )
 from .retry import RetryPolicy
@@ -169,22 +171,28 @@ class HttpModel(ABC):
         finished: bool,
         pieces: Sequence[str],
         *,
-        cut: bool = False,
+        stop: str | None = None,
+        tool_call: bool = False,
         unread: str | None = None,
     ) -> str:
         """The whole answer, once the stream has ended; an error if it broke off or is empty.
 
-        `cut` says that the server stopped at the output limit: an answer with some text
-        is returned (the caller yields `Truncated`), one without any is an error.
-        `unread` is the first event or line the provider did not understand: a stream
-        of nothing else is another API's.
+        `stop` is the `Truncated.reason` of an answer that did not end normally: one with
+        some text is returned (the caller yields `Truncated`), one without any is an
+        error that says why. `tool_call` says the answer called a tool, which CodeAct does
+        not offer: without text, that is what the error says. `unread` is the first event
+        or line the provider did not understand: a stream of nothing else is another API's.
         """
         if not finished and not pieces and unread is not None:
             raise foreign_format(self._endpoint, unread)
         if not finished:
             raise truncated(self._endpoint, shown=bool(pieces))
-        if not pieces and cut:
+        if not pieces and stop == LENGTH:
             raise limit_before_text(self._endpoint, self._max_tokens)
+        if not pieces and stop is not None:
+            raise stopped_before_text(self._endpoint, stop)
+        if not pieces and tool_call:
+            raise tool_call_answer(self._endpoint)
         if not pieces:
             raise empty_answer(self._endpoint)
         return "".join(pieces)

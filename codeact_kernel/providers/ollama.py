@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
-from .base import Message, Notice, StreamItem, TextDelta, Truncated, Usage
+from .base import LENGTH, Message, Notice, StreamItem, TextDelta, Truncated, Usage
 from .http import StreamFormat, parse_url, payload_error
 from .http_model import HttpModel
 from .ndjson import ndjson_stream
@@ -108,7 +108,8 @@ class OllamaProvider(HttpModel):
         request = self._post("/api/chat", body)
         answer: list[str] = []
         counts: tuple[int | None, int | None] = (None, None)
-        finished = cut = False
+        finished = tool_call = False
+        early: str | None = None  # why the answer stopped early, if it did
         unread: str | None = None
         lines = ndjson_stream(
             self._client,
@@ -133,17 +134,26 @@ class OllamaProvider(HttpModel):
                 if isinstance(content, str) and content:
                     answer.append(content)
                     yield TextDelta(content)
+                if isinstance(message, dict) and message.get("tool_calls"):
+                    tool_call = True
                 if line.get("done"):
                     finished = True
-                    cut = line.get("done_reason") == "length"
+                    early = _stop_reason(line.get("done_reason"))
                     counts = (
                         token_count(line.get("prompt_eval_count")),
                         token_count(line.get("eval_count")),
                     )
-        text = self._answer(finished, answer, cut=cut, unread=unread)
-        if cut:
-            yield Truncated(self._max_tokens)
+        text = self._answer(finished, answer, stop=early, tool_call=tool_call, unread=unread)
+        if early is not None:
+            yield Truncated(self._max_tokens, early)
         yield _usage(counts, estimated_usage(messages, text))
+
+
+def _stop_reason(reason: Any) -> str | None:
+    """The `Truncated.reason` for a `done_reason`; None for a normal end (or none given)."""
+    if not reason or reason == "stop":
+        return None
+    return LENGTH if reason == "length" else str(reason)
 
 
 def _usage(counts: tuple[int | None, int | None], estimate: Usage) -> Usage:

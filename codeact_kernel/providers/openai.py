@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ServerError
-from .base import Message, Notice, StreamItem, TextDelta, Truncated, Usage
+from .base import LENGTH, REFUSAL, Message, Notice, StreamItem, TextDelta, Truncated, Usage
 from .http import malformed, parse_url, payload_error
 from .http_model import HttpModel, model_ids
 from .images import media_type
@@ -37,9 +37,20 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
 
 
-# Finish reasons of an answer that ended at the output limit: "length" is the API's;
-# proxies that translate other vendors' APIs pass on "max_tokens" too.
-_CUT = ("length", "max_tokens")
+# Finish reasons of an answer that ended where the model chose: the API's, and what
+# servers and proxies that translate other vendors' APIs pass on (TGI's "eos_token",
+# Anthropic's "end_turn"). Any other reason stopped the answer early: it never runs.
+_NORMAL = ("stop", "tool_calls", "function_call", "eos_token", "end_turn", "stop_sequence")
+# Finish reasons of an answer that ended at the output limit ("max_tokens": proxies;
+# "model_length": Mistral, the context window full).
+_CUT = ("length", "max_tokens", "model_length")
+
+
+def _stop_reason(reason: str) -> str | None:
+    """The `Truncated.reason` for a `finish_reason`; None for a normal end."""
+    if reason in _NORMAL:
+        return None
+    return LENGTH if reason in _CUT else reason  # "content_filter", and any other
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,11 @@ class _Finish:
     """A choice's `finish_reason`, or the `[DONE]` that ends the stream (no reason)."""
 
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _ToolCall:
+    """A piece of a tool call: the model answered with one, which CodeAct never offers."""
 
 
 class OpenAIProvider(HttpModel):
@@ -119,7 +135,8 @@ class OpenAIProvider(HttpModel):
         request = self._post("/chat/completions", body, accept="text/event-stream")
         answer: list[str] = []
         usage: Usage | None = None
-        finished = cut = False
+        finished = tool_call = False
+        early: str | None = None  # why the answer stopped early, if it did
         unread: str | None = None
         events = sse_stream(
             self._client, request, self._endpoint, self._retry, shown=lambda: bool(answer)
@@ -139,12 +156,15 @@ class OpenAIProvider(HttpModel):
                         yield item
                     elif isinstance(item, Usage):
                         usage = item
+                    elif isinstance(item, _ToolCall):
+                        tool_call = True
                     else:
                         finished = True
-                        cut = cut or item.reason in _CUT
-        text = self._answer(finished, answer, cut=cut, unread=unread)
-        if cut:
-            yield Truncated(self._max_tokens)
+                        if item.reason is not None and early is None:
+                            early = _stop_reason(item.reason)
+        text = self._answer(finished, answer, stop=early, tool_call=tool_call, unread=unread)
+        if early is not None:
+            yield Truncated(self._max_tokens, early)
         yield usage or estimated_usage(messages, text)
 
     def _wants_completion_tokens(self, error: ServerError) -> bool:
@@ -158,7 +178,7 @@ class OpenAIProvider(HttpModel):
 
     def _read(
         self, event: str, data: str, *, shown: bool
-    ) -> list[TextDelta | Usage | _Finish] | None:
+    ) -> list[TextDelta | Usage | _Finish | _ToolCall] | None:
         """What one SSE event carries: text, usage, or how the answer finished; None for
         an event that is not a chat-completions chunk (another API's)."""
         if data.strip() == "[DONE]":
@@ -173,14 +193,19 @@ class OpenAIProvider(HttpModel):
             raise payload_error(payload, self._endpoint, shown=shown)
         if "choices" not in payload and "usage" not in payload:
             return None
-        items: list[TextDelta | Usage | _Finish] = []
+        items: list[TextDelta | Usage | _Finish | _ToolCall] = []
         for choice in payload.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta")
-            content = delta.get("content") if isinstance(delta, dict) else None
-            if isinstance(content, str) and content:
+            delta = delta if isinstance(delta, dict) else {}
+            if content := _text(delta.get("content")):
                 items.append(TextDelta(content))
+            if (refusal := delta.get("refusal")) and isinstance(refusal, str):
+                # OpenAI's refusal arrives apart from the content: it is the answer's text.
+                items += [TextDelta(refusal), _Finish(REFUSAL)]
+            if delta.get("tool_calls") or delta.get("function_call"):
+                items.append(_ToolCall())
             if reason := choice.get("finish_reason"):
                 items.append(_Finish(str(reason)))
         usage = payload.get("usage")
@@ -190,6 +215,20 @@ class OpenAIProvider(HttpModel):
             if prompt is not None and completion is not None:
                 items.append(Usage(prompt, completion))
         return items
+
+
+def _text(content: Any) -> str:
+    """The text of a delta's `content`: a string; a list of parts, whose text parts count
+    (`[{"type": "text", "text": "Hello"}]`, as some servers send); a bare number."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            _text(part.get("text") if isinstance(part, dict) else part) for part in content
+        )
+    if isinstance(content, (int, float)) and not isinstance(content, bool):
+        return str(content)
+    return ""
 
 
 def _message(message: Message) -> dict[str, Any]:

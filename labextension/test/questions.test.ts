@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 
 import { QuestionDesk } from '../src/questions';
 
-const APPROVAL = 'Run step 1? [y]es / [n]o (skip) / [s]top: ';
+const APPROVAL = 'Run step 1? [Y]es / [n]o (skip) / [s]top: ';
 const REPLAY_PROMPT = 'replay? ';
 /** The request's state says a question comes (approval mode, an action not yet approved). */
 const expecting = (): boolean => true;
