@@ -460,6 +460,10 @@ class LabFrontend:
         # The extension answers the question itself: it shows Run / Skip instead, and
         # answers with the cell's source, so code edited in the cell is what runs.
         self._send("approval_request", step=step, prompt=question)
+        # The announcement and the step's end (IOPub) must leave before the question
+        # (stdin): an extension that still sees the last action running would take the
+        # question for that action's own input().
+        _flush_streams()
         try:
             decision = read_reply(self.ask(question), code)
         except KeyboardInterrupt:
@@ -485,6 +489,7 @@ class LabFrontend:
         if offer is None or offer.source != source or self.ask is None:
             return False
         self._send("replay_query", prompt=REPLAY_PROMPT)
+        _flush_streams()  # the announcement leaves first (see `approve`)
         if self.ask(REPLAY_PROMPT).strip().lower() != "replay":
             return False
         for output in offer.outputs:
@@ -549,6 +554,8 @@ def publish_output(output: Mapping[str, Any]) -> None:
 
 
 def _flush_streams() -> None:
+    """Flush the kernel's streams: ipykernel's `flush` waits until its IOPub thread has
+    sent everything queued before, comm messages included."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
