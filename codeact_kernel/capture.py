@@ -207,7 +207,10 @@ class Recorder:
         refusal) reaches the user and the model as IPython would show it."""
         with ExitStack() as stack:
             for tee in self.tees:
-                stack.enter_context(patched(sys, tee.sys_name, tee))
+                # Only a stream the action replaced: a display from another thread that
+                # ends after the action must not put this tee back for good.
+                if getattr(sys, tee.sys_name, None) is not tee:
+                    stack.enter_context(patched(sys, tee.sys_name, tee))
             yield
 
     def records(self, fd: int | None, *, from_fd: bool) -> bool:

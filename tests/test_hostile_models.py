@@ -158,7 +158,11 @@ STOPS = {
     "openai-unknown": ("openai", "recitation", "the server stopped it, saying 'recitation'"),
     "anthropic-refusal": ("anthropic", "refusal", "the model refused"),
     "anthropic-pause_turn": ("anthropic", "pause_turn", "the server paused it"),
-    "ollama-unknown": ("ollama", "unload", "the server stopped it, saying 'unload'"),
+    "ollama-content_filter": (
+        "ollama",
+        "content_filter",
+        "the provider's content filter stopped it",
+    ),
 }
 
 

@@ -47,11 +47,18 @@ def test_request_shape_and_usage() -> None:
     }
 
 
-@pytest.mark.parametrize(("reason", "stopped"), [("length", "length"), ("unload", "unload")])
-def test_a_done_reason_other_than_stop_is_a_truncation(reason: str, stopped: str) -> None:
+@pytest.mark.parametrize(
+    ("reason", "stopped"),
+    [("length", ["length"]), ("content_filter", ["content_filter"]), ("unload", []), ("x", [])],
+)
+def test_a_done_reason_of_a_limit_or_a_filter_is_a_truncation(
+    reason: str, stopped: list[str]
+) -> None:
+    """Any other reason, known or new, is an end where the model chose: its code runs."""
     body = ndjson(line("x = [1,"), done(reason=reason))
     outcome = drive(OLLAMA.make(max_tokens=70), lambda request: body)
-    assert outcome.error is None and outcome.truncated == [Truncated(70, stopped)]
+    assert outcome.error is None
+    assert outcome.truncated == [Truncated(70, why) for why in stopped]
 
 
 def test_a_tool_call_answer_says_codeact_needs_text() -> None:

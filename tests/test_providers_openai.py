@@ -175,7 +175,9 @@ def test_an_answer_stopped_for_another_reason_is_truncated_with_it(
     assert outcome.error is None and outcome.truncated == [Truncated(50, stopped)]
 
 
-@pytest.mark.parametrize("reason", ["stop", "tool_calls", "eos_token", "end_turn"])
+@pytest.mark.parametrize(
+    "reason", ["stop", "tool_calls", "eos_token", "end_turn", "eos", "STOP", "a_new_reason"]
+)
 def test_normal_finish_reasons_are_not_truncations(reason: str) -> None:
     outcome = drive(provider(), lambda request: sse(chunk("hi"), chunk(finish=reason), DONE))
     assert outcome.error is None and outcome.truncated == [] and outcome.text == "hi"

@@ -26,18 +26,18 @@ API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 # Stop reasons of an answer that ended at a limit, not where the model chose.
 _CUT = ("max_tokens", "model_context_window_exceeded")
-# Stop reasons of an answer that ended where the model chose; any other stopped it early.
-_NORMAL = ("end_turn", "stop_sequence", "tool_use")
+# Stop reasons of an answer that stopped early; any other ("end_turn", "stop_sequence",
+# "tool_use", one added later) ended where the model chose.
 _EARLY = {"refusal": REFUSAL, "pause_turn": PAUSE}
 
 
 def _stop_reason(reason: Any) -> str | None:
     """The `Truncated.reason` for a `stop_reason`; None for a normal end (or none given)."""
-    if not reason or reason in _NORMAL:
+    if not reason:
         return None
     if reason in _CUT:
         return LENGTH
-    return _EARLY.get(str(reason), str(reason))
+    return _EARLY.get(str(reason))
 
 
 # Every event type of the Messages stream: another type is another API's event.

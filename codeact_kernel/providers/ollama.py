@@ -151,9 +151,11 @@ class OllamaProvider(HttpModel):
 
 def _stop_reason(reason: Any) -> str | None:
     """The `Truncated.reason` for a `done_reason`; None for a normal end (or none given)."""
-    if not reason or reason == "stop":
-        return None
-    return LENGTH if reason == "length" else str(reason)
+    if reason == "length":
+        return LENGTH
+    # A proxy's word for a filter; "stop", "load", "unload" and any other word are an
+    # end where the model chose.
+    return str(reason) if reason in ("content_filter", "refusal") else None
 
 
 def _usage(counts: tuple[int | None, int | None], estimate: Usage) -> Usage:

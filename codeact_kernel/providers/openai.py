@@ -37,10 +37,12 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
 
 
-# Finish reasons of an answer that ended where the model chose: the API's, and what
-# servers and proxies that translate other vendors' APIs pass on (TGI's "eos_token",
-# Anthropic's "end_turn"). Any other reason stopped the answer early: it never runs.
-_NORMAL = ("stop", "tool_calls", "function_call", "eos_token", "end_turn", "stop_sequence")
+# Finish reasons of an answer stopped early: a filter (OpenAI, Azure), a refusal, and
+# the words of servers that translate other vendors' APIs (Gemini's "recitation",
+# "safety"). Its code never runs. Any other reason, the API's own ("stop",
+# "tool_calls") or a server's word for a normal end ("eos", "eos_token", "end_turn"), is
+# an end where the model chose.
+_EARLY = ("content_filter", "refusal", "recitation", "safety")
 # Finish reasons of an answer that ended at the output limit ("max_tokens": proxies;
 # "model_length": Mistral, the context window full).
 _CUT = ("length", "max_tokens", "model_length")
@@ -48,9 +50,10 @@ _CUT = ("length", "max_tokens", "model_length")
 
 def _stop_reason(reason: str) -> str | None:
     """The `Truncated.reason` for a `finish_reason`; None for a normal end."""
-    if reason in _NORMAL:
-        return None
-    return LENGTH if reason in _CUT else reason  # "content_filter", and any other
+    reason = reason.lower()
+    if reason in _CUT:
+        return LENGTH
+    return reason if reason in _EARLY else None
 
 
 @dataclass(frozen=True)
