@@ -151,14 +151,15 @@ export class RequestMachine implements IRequestView {
   }
 
   /**
-   * Whether an input request of this execution, now, is a question the kernel
+   * Whether an input request of this execution, now, may be a question the kernel
    * announces on the comm (approve this action?) rather than `input()` in an action.
-   * In approval mode no code runs but an approved action, so any other input request
-   * is the kernel's question — even one that overtook its `action_start` (stdin and
-   * IOPub are different channels).
+   * In approval mode it may be, whatever the state: the next step's question can
+   * overtake the running step's `action_end` and its own announcement (stdin and IOPub
+   * are different channels). The desk then holds it for its announcement; an action's
+   * own `input()` has none and is shown in the step's cell a moment later.
    */
   expectsQuestion(): boolean {
-    return this.approvalMode && this.state !== 'running' && !this.ended;
+    return this.approvalMode && !this.ended;
   }
 
   /** The step whose action runs now: `input()` belongs in its cell. */
