@@ -13,6 +13,8 @@ per test session, whichever modules use them:
 - `host`: each of them in turn (tests that hold for both);
 - `jupyter_path`: a data dir with both kernelspecs, for tests that start their own
   kernel (`start_host`, `running_kernel`).
+- `headless`: this process's environment set for papermill and nbclient, which start
+  their own kernels (`host_notebook` builds a notebook for either host).
 
 Those modules import this one before pytest loads it as a plugin, too late for
 pytest to rewrite its asserts, so it asks pytest not to try: PYTEST_DONT_REWRITE.
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import nbformat
 import pytest
 from ipykernel.kernelspec import install as install_ipykernel_spec
 from jupyter_client.blocking.client import BlockingKernelClient
@@ -334,3 +337,30 @@ def host(request: pytest.FixtureRequest) -> Host:
     """Each shared host in turn."""
     shared: Host = request.getfixturevalue(f"{request.param}_host")
     return shared
+
+
+# --- notebooks run headless (papermill, nbclient, nbconvert) ----------------------------
+
+
+def host_notebook(
+    name: HostName, code: str, prompt: str, *after: str, options: str = ""
+) -> nbformat.NotebookNode:
+    """A notebook for host `name`: a code cell, a request in the host's form, more cells."""
+    nb = nbformat.v4.new_notebook()
+    kernel = "codeact" if name == "kernel" else "python3"
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    if name == "magic":
+        code = f"%load_ext codeact_kernel\n{code}"
+    if name == "magic" or options:
+        prompt = f"%%codeact {options}".rstrip() + f"\n{prompt}"
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in (code, prompt, *after)]
+    return nb
+
+
+@pytest.fixture
+def headless(
+    jupyter_path: Path, model_server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill and nbclient start their kernels from this process's environment."""
+    for variable, value in kernel_env(model_server.url, JUPYTER_PATH=str(jupyter_path)).items():
+        monkeypatch.setenv(variable, value)

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
-from kernel_harness import HOSTS, HostName, kernel_env
+from kernel_harness import HOSTS, HostName, host_notebook
 from model_server import Reply, ScriptedModelServer, error, text
 from nbclient import NotebookClient
 from nbconvert.preprocessors import ExecutePreprocessor
@@ -50,24 +50,7 @@ FAILED_THREE_WAYS_THEN_FIXED = (
 
 def notebook(name: HostName, prompt: str, *, options: str = "") -> nbformat.NotebookNode:
     """A code cell, a request (in the host's form), and a code cell after it."""
-    nb = nbformat.v4.new_notebook()
-    kernel = "codeact" if name == "kernel" else "python3"
-    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
-    first = "x = 1" if name == "kernel" else "%load_ext codeact_kernel\nx = 1"
-    if name == "magic" or options:
-        prompt = f"%%codeact {options}\n{prompt}"
-    cells = (first, prompt, "print('after')")
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    return nb
-
-
-@pytest.fixture
-def headless(
-    jupyter_path: Path, model_server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """papermill and nbclient start their kernels from this process's environment."""
-    for variable, value in kernel_env(model_server.url, JUPYTER_PATH=str(jupyter_path)).items():
-        monkeypatch.setenv(variable, value)
+    return host_notebook(name, "x = 1", prompt, "print('after')", options=options)
 
 
 def errors(nb: nbformat.NotebookNode) -> list[str]:

@@ -27,6 +27,7 @@ from kernel_harness import (
     Messages,
     all_text,
     execute,
+    host_notebook,
     interrupt_when,
     kernel_env,
     running_kernel,
@@ -622,27 +623,6 @@ FIXED_ITS_OWN_ERROR = (
 )
 
 
-def notebook(name: HostName, code: str, prompt: str, *after: str) -> nbformat.NotebookNode:
-    """A notebook for host `name`: a code cell, a request, more code cells."""
-    nb = nbformat.v4.new_notebook()
-    kernel = "codeact" if name == "kernel" else "python3"
-    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
-    if name == "magic":
-        code = f"%load_ext codeact_kernel\n{code}"
-        prompt = f"%%codeact\n{prompt}"
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in (code, prompt, *after)]
-    return nb
-
-
-@pytest.fixture
-def headless(
-    jupyter_path: Path, model_server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """papermill and nbclient start their kernels from this process's environment."""
-    for variable, value in kernel_env(model_server.url, JUPYTER_PATH=str(jupyter_path)).items():
-        monkeypatch.setenv(variable, value)
-
-
 def assert_fixed_error_is_visible_but_not_an_error(nb: nbformat.NotebookNode) -> None:
     errors = [o for cell in nb.cells for o in cell.outputs if o.output_type == "error"]
     assert errors == []
@@ -664,7 +644,7 @@ def test_papermill_passes_a_request_that_fixed_its_own_error(
     papermill = pytest.importorskip("papermill")
     model_server.script(*FIXED_ITS_OWN_ERROR)
     source, ran = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
-    nbformat.write(notebook(name, "numbers = [1, 2, 3]", "print the mean of numbers"), source)
+    nbformat.write(host_notebook(name, "numbers = [1, 2, 3]", "print the mean of numbers"), source)
     papermill.execute_notebook(str(source), str(ran), progress_bar=False, cwd=str(tmp_path))
     assert_fixed_error_is_visible_but_not_an_error(nbformat.read(ran, as_version=4))
 
@@ -678,7 +658,7 @@ def test_papermill_still_fails_a_request_that_failed(
     model_server.script(*[text(action("1 / 0")) for _ in range(4)])
     source = tmp_path / "in.ipynb"
     nbformat.write(
-        notebook(name, "x = 1", "divide one by zero again and again", "after = 1"), source
+        host_notebook(name, "x = 1", "divide one by zero again and again", "after = 1"), source
     )
     with pytest.raises(papermill.PapermillExecutionError, match="RetryBudgetExhausted"):
         papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), progress_bar=False)
@@ -691,7 +671,7 @@ def test_nbclient_and_nbconvert_pass_a_request_that_fixed_its_own_error(
     name: HostName, runner: str, model_server: ScriptedModelServer
 ) -> None:
     model_server.script(*FIXED_ITS_OWN_ERROR)
-    nb = notebook(name, "numbers = [1, 2, 3]", "print the mean of numbers")
+    nb = host_notebook(name, "numbers = [1, 2, 3]", "print the mean of numbers")
     if runner == "nbclient":
         NotebookClient(nb, timeout=60).execute()
     else:
